@@ -1,0 +1,100 @@
+"""The ``sparkgraph`` command: ``sparkgraph list`` and ``sparkgraph run <job> [options]``.
+
+Every job parameter is a flag (``--graph.directed false``) and can also be given as
+``--set graph.directed=false``; ``--config FILE`` reads a YAML file first. Precedence:
+library defaults < YAML < flags. Errors print one line, ``error: ...``, and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+
+from sparkgraph.config import keys_of, load_config, type_name
+from sparkgraph.errors import ConfigError, SparkgraphError
+from sparkgraph.jobs import JOBS, get_job
+
+log = logging.getLogger("sparkgraph")
+
+
+def _job_parser(name: str) -> argparse.ArgumentParser:
+    job = get_job(name)
+    parser = argparse.ArgumentParser(
+        prog=f"sparkgraph run {name}",
+        description=job.__doc__.strip().splitlines()[0] if job.__doc__ else name,
+        epilog="Precedence: library defaults < --config YAML < flags. Example: "
+               f"sparkgraph run {name} --config conf/{name}.yaml --set output.mode=overwrite",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML file with parameters, nested by section")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="set any parameter by its dotted key (repeatable)")
+    for key in keys_of(job.Config).values():
+        default = "required" if key.default is dataclasses.MISSING else json.dumps(key.default, default=str)
+        parser.add_argument(f"--{key.name}", dest=f"key:{key.name}", metavar=type_name(key.type).upper(),
+                            help=f"{key.help} [default: {default}]")
+    return parser
+
+
+def run_job(name: str, argv: list[str]) -> int:
+    """Parse a job's arguments, build the session, run it, print its summary."""
+    args = _job_parser(name).parse_args(argv)
+    overrides: dict[str, str] = {}
+    for item in args.set:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} is not KEY=VALUE; write e.g. --set graph.directed=false")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value
+    for dest, value in vars(args).items():
+        if dest.startswith("key:") and value is not None:
+            overrides[dest[4:]] = value
+    job = get_job(name)
+    config = load_config(job.Config, args.config, overrides)
+
+    from sparkgraph.session import get_session
+
+    started = time.perf_counter()
+    spark = get_session(config.spark)
+    summary = job.run(spark, config)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    print(job.format_summary(summary) if hasattr(job, "format_summary") else json.dumps(summary, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sparkgraph`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    top = argparse.ArgumentParser(prog="sparkgraph", description="Graph analytics on Apache Spark.")
+    sub = top.add_subparsers(dest="command")
+    sub.add_parser("list", help="list the jobs")
+    run = sub.add_parser("run", help="run a job: sparkgraph run <job> --help lists its parameters",
+                         add_help=False)
+    run.add_argument("job", nargs="?")
+    if not argv:
+        top.print_help()
+        return 0
+    if argv[0] == "list":
+        for name, job in JOBS.items():
+            print(f"{name:10s} {job().__doc__.strip().splitlines()[0]}")
+        return 0
+    if argv[0] != "run":
+        top.print_help()
+        return 2
+    if len(argv) < 2 or argv[1].startswith("-"):
+        print(f"usage: sparkgraph run <job> [options]; jobs: {', '.join(JOBS)}", file=sys.stderr)
+        return 2
+    try:
+        return run_job(argv[1], argv[2:])
+    except SparkgraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Graph facts and degree distribution of an edge list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sparkgraph.config import to_dict
+from sparkgraph.graph import Graph
+from sparkgraph.io import atomic_output
+from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, read_input_graph
+from sparkgraph.session import SessionConfig
+
+
+@dataclass(frozen=True)
+class Config:
+    input: InputConfig = field(default_factory=InputConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    output: OutputConfig = field(default_factory=lambda: OutputConfig(path="output/stats"))
+    spark: SessionConfig = field(default_factory=SessionConfig)
+
+
+def degree_distribution(graph: Graph) -> DataFrame:
+    """``(direction, degree, vertices)``: how many vertices have each out- (and, if directed, in-) degree."""
+    out = graph.out_degrees().groupBy(F.col("out_degree").alias("degree")).count()
+    frames = [out.select(F.lit("out").alias("direction"), "degree", F.col("count").alias("vertices"))]
+    if graph.directed:
+        inn = graph.in_degrees().groupBy(F.col("in_degree").alias("degree")).count()
+        frames.append(inn.select(F.lit("in").alias("direction"), "degree", F.col("count").alias("vertices")))
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result.orderBy("direction", "degree")
+
+
+def run(spark: SparkSession, config: Config) -> dict:
+    with atomic_output(spark, config.output.path, config.output.mode, job="stats",
+                       params=to_dict(config)) as out:
+        with out.phase("build graph"):
+            graph, label = read_input_graph(spark, config.input, config.graph)
+        with out.phase("facts"):
+            facts = graph.stats()
+            out.record_input(label, vertices=graph.n, edges=graph.m)
+            out.write_table("facts", spark.createDataFrame([facts]))
+        with out.phase("degree distribution"):
+            out.write_table("degree_distribution", degree_distribution(graph))
+    return {"input": label, "output": config.output.path, **facts}
+
+
+def format_summary(summary: dict) -> str:
+    width = max(len(k) for k in summary)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in summary.items())

@@ -1,0 +1,5 @@
+"""Local (single-machine) reference implementations over :class:`LocalGraph`."""
+
+from sparkgraph.local.graph import LocalGraph
+
+__all__ = ["LocalGraph"]

@@ -1,0 +1,59 @@
+"""A short Markdown report with a degree-distribution plot, written beside a job's results."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pandas as pd
+
+
+def degree_plot_png(distribution: pd.DataFrame, title: str) -> bytes:
+    """Log-log plot of ``(direction, degree, vertices)`` as PNG bytes (degree 0 is left out of the log axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for direction, part in distribution.groupby("direction"):
+        part = part[part["degree"] > 0].sort_values("degree")
+        ax.loglog(part["degree"], part["vertices"], "o", markersize=3, label=f"{direction}-degree")
+    ax.set_xlabel("degree")
+    ax.set_ylabel("vertices")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)\n"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(row[c]) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def pipeline_report(label: str, facts: dict[str, Any], stages: list[dict[str, Any]], plot_file: str,
+                    sections: list[str]) -> str:
+    """The pipeline's report: graph facts, the degree plot, one section per stage, timings."""
+    parts = [f"# sparkgraph pipeline report: {label}\n", "## Graph\n",
+             markdown_table([{"fact": k, "value": v} for k, v in facts.items()]),
+             f"\n![degree distribution]({plot_file})\n"]
+    parts.extend(sections)
+    parts.append("\n## Stages\n")
+    parts.append(markdown_table(stages))
+    return "\n".join(parts)

@@ -1,0 +1,1 @@
+"""Executor-side numpy kernels: arrays in, arrays out, no Spark."""
