@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 
@@ -55,7 +56,10 @@ def run_job(name: str, argv: list[str]) -> int:
     job = get_job(name)
     config = load_config(job.Config, args.config, overrides)
 
+    import sparkgraph
     from sparkgraph.session import get_session
+
+    log.info("sparkgraph %s from %s", sparkgraph.__version__, os.path.dirname(sparkgraph.__file__))
 
     started = time.perf_counter()
     spark = get_session(config.spark)

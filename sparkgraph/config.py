@@ -55,23 +55,30 @@ def _attribute_help(cls: type) -> dict[str, str]:
     return helps
 
 
-def keys_of(cls: type, prefix: str = "") -> dict[str, Key]:
-    """Every leaf key of a configuration dataclass, in declaration order."""
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def keys_of(cls: type, prefix: str = "", defaults: Any = None) -> dict[str, Key]:
+    """Every leaf key of a configuration dataclass, in declaration order.
+
+    A section's defaults come from the enclosing field's default (a job may default
+    ``output.path`` differently from the section class itself).
+    """
     hints = typing.get_type_hints(cls)
     helps = _attribute_help(cls)
     out: dict[str, Key] = {}
     for f in dataclasses.fields(cls):
         name = f"{prefix}{f.name}"
         ftype = hints[f.name]
+        default = getattr(defaults, f.name) if defaults is not None else _default_of(f)
         if dataclasses.is_dataclass(ftype):
-            out.update(keys_of(ftype, name + "."))
+            out.update(keys_of(ftype, name + ".", default if default is not dataclasses.MISSING else None))
             continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = dataclasses.MISSING
         out[name] = Key(name, ftype, default, f.metadata.get("help") or helps.get(f.name, ""))
     return out
 
@@ -147,17 +154,21 @@ def flatten(mapping: dict[str, Any], prefix: str = "", dict_keys: frozenset[str]
     return out
 
 
-def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+def build(cls: type, values: dict[str, Any], prefix: str = "", defaults: Any = None) -> Any:
     """Instantiate a (nested) configuration dataclass from flat dotted ``values``."""
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         name = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(hints[f.name]):
-            kwargs[f.name] = build(hints[f.name], values, name + ".")
+            section = getattr(defaults, f.name) if defaults is not None else _default_of(f)
+            section = None if section is dataclasses.MISSING else section
+            kwargs[f.name] = build(hints[f.name], values, name + ".", section)
         elif name in values:
             kwargs[f.name] = values[name]
     try:
+        if defaults is not None:
+            return dataclasses.replace(defaults, **kwargs)
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {exc}; set the missing keys") from exc

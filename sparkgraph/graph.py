@@ -241,7 +241,7 @@ class Graph:
         """
         if isinstance(names, DataFrame):
             column = column or names.columns[0]
-            wanted = names.select(F.col(column).cast(self.id_type).alias("name")).distinct()
+            wanted = names.select(F.col(column).try_cast(self.id_type).alias("name")).distinct()
         else:
             values = list(dict.fromkeys(names))
             if any(v is None for v in values):

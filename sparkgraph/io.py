@@ -103,7 +103,7 @@ def read_edges(spark: SparkSession, path: str, fmt: str = "auto", header: bool =
     if id_type == "long" or (id_type == "auto" and _all_integer(df, [src, dst])):
         df = df.withColumn(src, df[src].cast("long")).withColumn(dst, df[dst].cast("long"))
     if "weight" in df.columns and not header:
-        df = df.withColumn("weight", df["weight"].cast("double"))
+        df = df.withColumn("weight", df["weight"].try_cast("double"))
     return df
 
 
@@ -128,6 +128,9 @@ def read_graph(spark: SparkSession, path: str, options: GraphOptions | None = No
         if "weight" not in kwargs and "weight" in edges.columns:
             kwargs["weight"] = "weight"
         options = GraphOptions(**kwargs)
+    if options.weight in edges.columns and dict(edges.dtypes)[options.weight] == "string":
+        # text files carry weights as text; a value that is not a number becomes null and is reported
+        edges = edges.withColumn(options.weight, edges[options.weight].try_cast("double"))
     return Graph.from_edges(edges, options=options)
 
 
@@ -136,10 +139,12 @@ class _FileSystem:
     """The few Hadoop FileSystem calls the writer needs, through the driver's JVM."""
 
     def __init__(self, spark: SparkSession, uri: str):
-        jvm = spark.sparkContext._jvm
+        jvm = self._jvm = spark.sparkContext._jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
         conf = spark.sparkContext._jsc.hadoopConfiguration()
         self.fs = self._Path(uri).getFileSystem(conf)
+        if self.fs.getScheme() == "file":  # no .crc sidecar files beside the manifest and reports
+            self.fs = self.fs.getRawFileSystem()
 
     def path(self, uri: str):
         return self._Path(uri)
@@ -167,10 +172,7 @@ class _FileSystem:
     def read_bytes(self, uri: str) -> bytes:
         stream = self.fs.open(self._Path(uri))
         try:
-            status = self.fs.getFileStatus(self._Path(uri))
-            buf = bytearray(status.getLen())
-            stream.readFully(0, buf) if buf else None
-            return bytes(buf)
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
         finally:
             stream.close()
 

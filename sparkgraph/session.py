@@ -81,27 +81,46 @@ def get_session(config: SessionConfig | None = None) -> SparkSession:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     partitions = config.shuffle_partitions or 2 * _cores(config.master)
-    builder = (
-        SparkSession.builder.master(config.master)
-        .appName(config.app_name)
-        .config("spark.driver.memory", config.driver_memory)
-        .config("spark.sql.shuffle.partitions", str(partitions))
-        .config("spark.default.parallelism", str(partitions))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
-        .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.python.worker.memory", config.python_worker_memory)
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    for key, value in config.extra.items():
-        builder = builder.config(key, str(value))
+    settings = {
+        "spark.master": config.master,
+        "spark.app.name": config.app_name,
+        "spark.driver.memory": config.driver_memory,
+        "spark.sql.shuffle.partitions": str(partitions),
+        "spark.default.parallelism": str(partitions),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.python.worker.memory": config.python_worker_memory,
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        **{k: str(v) for k, v in config.extra.items()},
+    }
+    submitted = _submitted_conf()
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        if key not in submitted:  # spark-submit's --master/--conf win over our defaults
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.log_level)
     _ensure_checkpoint_dir(spark, config.checkpoint_dir)
-    log.info("built Spark session master=%s driver_memory=%s shuffle_partitions=%d",
-             config.master, config.driver_memory, partitions)
+    log.info("built Spark session master=%s driver_memory=%s shuffle_partitions=%s",
+             spark.conf.get("spark.master"), spark.conf.get("spark.driver.memory", "default"),
+             spark.conf.get("spark.sql.shuffle.partitions"))
     return spark
+
+
+def _submitted_conf() -> set[str]:
+    """Keys set by spark-submit (its JVM already runs); empty in a plain Python process.
+
+    In a plain process the JVM must not be started before the builder, or
+    ``spark.driver.memory`` could no longer take effect.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return set()
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # attach to spark-submit's JVM so its settings are visible
+    return {key for key, _ in SparkConf().getAll()}
 
 
 def _ensure_checkpoint_dir(spark: SparkSession, wanted: str) -> None:

@@ -1,0 +1,90 @@
+"""Configuration precedence, unknown keys, --help, and the jobs' exit codes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from sparkgraph.cli import main
+from sparkgraph.config import load_config
+from sparkgraph.errors import ConfigError
+from sparkgraph.jobs import get_job
+from sparkgraph.jobs.stats import Config as StatsConfig
+
+
+def test_precedence_defaults_yaml_flags(tmp_path):
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("graph:\n  directed: false\n  duplicates: max\noutput:\n  path: from-yaml\n")
+    default = load_config(StatsConfig)
+    assert default.graph.directed is None and default.output.path == "output/stats"
+    from_yaml = load_config(StatsConfig, str(yaml_file))
+    assert (from_yaml.graph.directed, from_yaml.graph.duplicates, from_yaml.output.path) == (False, "max", "from-yaml")
+    flagged = load_config(StatsConfig, str(yaml_file), {"graph.duplicates": "first", "spark.shuffle_partitions": "8"})
+    assert (flagged.graph.duplicates, flagged.graph.directed, flagged.spark.shuffle_partitions) == ("first", False, 8)
+    assert load_config(StatsConfig, None, {"spark.extra": "{spark.sql.ansi.enabled: true}"}).spark.extra == {
+        "spark.sql.ansi.enabled": True}
+
+
+def test_unknown_keys_suggest_the_nearest(tmp_path):
+    with pytest.raises(ConfigError, match="unknown configuration key 'graph.direted'; did you mean 'graph.directed'"):
+        load_config(StatsConfig, None, {"graph.direted": "true"})
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("output:\n  mod: overwrite\n")
+    with pytest.raises(ConfigError, match="did you mean 'output.mode'"):
+        load_config(StatsConfig, str(yaml_file))
+    with pytest.raises(ConfigError, match="unknown job 'stat'; did you mean 'stats'"):
+        get_job("stat")
+
+
+def test_wrong_types_are_named():
+    with pytest.raises(ConfigError, match="spark.shuffle_partitions='many' is not a int"):
+        load_config(StatsConfig, None, {"spark.shuffle_partitions": "many"})
+    with pytest.raises(ConfigError, match="graph.unweighted='maybe' is not a bool"):
+        load_config(StatsConfig, None, {"graph.unweighted": "maybe"})
+    # a string parameter keeps its text even when it looks like a number
+    assert load_config(StatsConfig, None, {"output.path": "2024"}).output.path == "2024"
+
+
+def test_help_lists_every_parameter_with_default_and_meaning(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "stats", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for key in ("--input.dataset", "--graph.directed", "--graph.duplicates", "--output.mode", "--spark.driver_memory"):
+        assert key in text
+    assert "Repeated edges are merged by sum, max or first" in " ".join(text.split())
+    assert '--output.mode STR error (refuse an existing output) or overwrite' in " ".join(text.split())
+    assert '[default: "output/stats"]' in " ".join(text.split())
+
+
+def test_stats_job_runs_and_bad_input_exits_non_zero(spark, tmp_path, capsys):
+    out = tmp_path / "stats"
+    assert main(["run", "stats", "--input.dataset", "karate", "--output.path", str(out)]) == 0
+    assert "vertices" in capsys.readouterr().out
+    assert spark.read.parquet(str(out / "facts")).first()["edges"] == 78
+    # the same output again without overwrite: refused, one line
+    assert main(["run", "stats", "--input.dataset", "karate", "--output.path", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: output") and "overwrite" in err[-1]
+    # a file with a negative weight: the validation message, exit 2
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("1\t2\t1.0\n2\t3\t-4\n")
+    assert main(["run", "stats", "--input.path", str(bad), "--output.path", str(tmp_path / "x")]) == 2
+    assert "negative weight" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert main(["run", "stats", "--set", "graph.self_loop=drop"]) == 2
+    assert "did you mean 'graph.self_loops'" in capsys.readouterr().err
+
+
+def test_pipeline_job_writes_results_and_report(spark, tmp_path):
+    out = tmp_path / "pipeline"
+    assert main(["run", "pipeline", "--config", "conf/pipeline.yaml", "--input.dataset", "karate",
+                 "--output.path", str(out)]) == 0
+    files = set(os.listdir(out))
+    assert {"_manifest.json", "facts", "degree_distribution", "degree_distribution.png", "report.md"} <= files
+    assert (out / "degree_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.md").read_text()
+    assert "| vertices | 34 |" in report and "![degree distribution](degree_distribution.png)" in report
+    dist = spark.read.parquet(str(out / "degree_distribution")).toPandas()
+    assert dist["vertices"].sum() == 34  # undirected: one out-degree row per vertex
