@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
 from sparkgraph.errors import DatasetNotFoundError, OutputExistsError, ParameterError
 from sparkgraph.graph import Graph, GraphOptions
