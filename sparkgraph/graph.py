@@ -222,45 +222,60 @@ class Graph:
     # ------------------------------------------------------------------ ids
     def to_names(self, df: DataFrame, *columns: str) -> DataFrame:
         """Replace dense ids in ``columns`` of ``df`` by the caller's ids (a join per column)."""
-        out = df
-        for col in columns:
-            names = self.vertices.select(F.col("id").alias(col), F.col("name").alias("_name"))
-            out = out.join(names, col, "left").drop(col).withColumnRenamed("_name", col)
-        return out.select(*df.columns)
+        return names_of(self.vertices, df, *columns)
 
     def to_ids(self, names: DataFrame | list | tuple, column: str | None = None, what: str = "vertex") -> DataFrame:
-        """Dense ids ``(id)`` of the given caller ids; every one must be a vertex.
-
-        Args:
-            names: A list of caller ids, or a DataFrame whose ``column`` holds them.
-            column: The column to read from a DataFrame (default: its only column).
-            what: The role of these ids in error messages (``"source"``, ``"seed"`` ...).
-
-        Raises:
-            UnknownVertexError: naming up to five ids that are not in the graph.
-        """
-        if isinstance(names, DataFrame):
-            column = column or names.columns[0]
-            wanted = names.select(F.col(column).try_cast(self.id_type).alias("name")).distinct()
-        else:
-            values = list(dict.fromkeys(names))
-            if any(v is None for v in values):
-                raise NullIdError(f"a {what} id is None; remove it from the {what} list")
-            schema = T.StructType([T.StructField("name", self.id_type, False)])
-            wanted = self.spark.createDataFrame([(v,) for v in values], schema)
-        found = wanted.join(self.vertices, "name", "left")
-        missing = [r["name"] for r in found.filter(F.col("id").isNull()).limit(5).collect()]
-        if missing:
-            raise UnknownVertexError(
-                f"{what} ids not in the graph: {missing}; use ids that appear in the edges or vertices table"
-            )
-        return found.select("id")
+        """Dense ids ``(id)`` of the given caller ids; every one must be a vertex (see :func:`ids_of`)."""
+        return ids_of(self.vertices, self.id_type, names, column, what)
 
     def unpersist(self) -> None:
         """Release the cached edges, id map and degrees."""
         for df in (self.edges, self.vertices, self._degrees):
             if df is not None:
                 df.unpersist()
+
+
+# ---------------------------------------------------------------------- id translation
+def names_of(id_map: DataFrame, df: DataFrame, *columns: str) -> DataFrame:
+    """Replace dense ids in ``columns`` of ``df`` by names from an ``(id, name)`` map (a join per column)."""
+    out = df
+    for col in columns:
+        names = id_map.select(F.col("id").alias(col), F.col("name").alias("_name"))
+        out = out.join(names, col, "left").drop(col).withColumnRenamed("_name", col)
+    return out.select(*df.columns)
+
+
+def ids_of(id_map: DataFrame, id_type: T.DataType, names: DataFrame | list | tuple, column: str | None = None,
+           what: str = "vertex") -> DataFrame:
+    """Dense ids ``(id)`` of caller ids, looked up in an ``(id, name)`` map.
+
+    Args:
+        id_map: The ``(id, name)`` map.
+        id_type: Spark type of ``name``.
+        names: A list of caller ids, or a DataFrame whose ``column`` holds them.
+        column: The column to read from a DataFrame (default: its only column).
+        what: The role of these ids in error messages (``"source"``, ``"seed"`` ...).
+
+    Raises:
+        UnknownVertexError: naming up to five ids that are not in the map.
+    """
+    spark = id_map.sparkSession
+    if isinstance(names, DataFrame):
+        column = column or names.columns[0]
+        wanted = names.select(F.col(column).try_cast(id_type).alias("name")).distinct()
+    else:
+        values = list(dict.fromkeys(v.item() if hasattr(v, "item") else v for v in names))  # numpy scalars
+        if any(v is None for v in values):
+            raise NullIdError(f"a {what} id is None; remove it from the {what} list")
+        schema = T.StructType([T.StructField("name", id_type, False)])
+        wanted = spark.createDataFrame([(v,) for v in values], schema)
+    found = wanted.join(id_map, "name", "left")
+    missing = [r["name"] for r in found.filter(F.col("id").isNull()).limit(5).collect()]
+    if missing:
+        raise UnknownVertexError(
+            f"{what} ids not in the graph: {missing}; use ids that appear in the edges or vertices table"
+        )
+    return found.select("id")
 
 
 # ---------------------------------------------------------------------- steps
