@@ -31,17 +31,23 @@ def top_k(v: Vector, k: int) -> list[Any]:
     return [key for key, _ in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
 
 
-def precision_at_k(estimate: Vector, exact: Vector, k: int = 10) -> float:
-    """|top-k(estimate) ∩ top-k(exact)| / k.
+def precision_at_k(estimate: Vector, exact: Vector, k: int = 10, tie_tol: float = 1e-12) -> float:
+    """Share of the estimate's top k that belong to the exact top k, ties included.
+
+    An estimated item counts when its exact score reaches the k-th largest exact score
+    (within ``tie_tol``), so among tied vertices any choice is right.
 
     Example:
         >>> precision_at_k({1: .5, 2: .3, 3: .1}, {1: .4, 3: .35, 2: .1}, k=2)
         0.5
     """
-    truth = set(top_k(exact, k))
+    truth = _as_dict(exact)
     if not truth:
         return 1.0
-    return len(set(top_k(estimate, k)) & truth) / min(k, len(truth))
+    k = min(k, len(truth))
+    threshold = sorted(truth.values(), reverse=True)[k - 1] - tie_tol
+    picked = top_k(estimate, k)
+    return sum(1 for key in picked if truth.get(key, 0.0) >= threshold) / k
 
 
 def ndcg_at_k(estimate: Vector, exact: Vector, k: int = 10) -> float:

@@ -24,7 +24,7 @@ from sparkgraph.graph import Graph
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description
-from sparkgraph.udfs.walks import csr_arrays, top_k_per_group, walk_scores
+from sparkgraph.udfs.walks import csr_arrays, top_k_per_group, transition_csr, walk_scores
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,9 @@ def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = 
         return _broadcast_scores(graph, ids, params, top_k)
     from sparkgraph.ppr.distributed import distributed_scores
 
+    if params.push_rounds:
+        log.warning("push_rounds=%d applies to the broadcast strategy; the distributed strategy walks plainly",
+                    params.push_rounds)
     scores = distributed_scores(graph, ids, params)
     return keep_top_k(scores, params.top_k) if top_k else scores
 
@@ -113,17 +116,21 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
               csr_arrays(a.indptr, a.data if graph.weighted else None))
     shipped = spark.sparkContext.broadcast(arrays)
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
+    if params.push_rounds:
+        per_chunk = min(per_chunk, params.push_sources_per_batch)
     p = params
 
     def walk_partition(batches):
         indptr, indices, cumweights = shipped.value
+        transition = transition_csr(indptr, indices, cumweights) if p.push_rounds else None
         for batch in batches:
             ids_batch = np.sort(batch["id"].to_numpy())
             for lo in range(0, len(ids_batch), per_chunk):
                 chunk = ids_batch[lo: lo + per_chunk]
                 rng = np.random.default_rng([p.seed, int(chunk[0])])
                 owner, target, score = walk_scores(chunk, indptr, indices, cumweights, p.walks_per_source,
-                                                   p.restart_prob, p.estimator, p.dangling, p.max_steps, rng)
+                                                   p.restart_prob, p.estimator, p.dangling, p.max_steps, rng,
+                                                   p.push_rounds, transition)
                 if top_k:
                     owner, target, score = top_k_per_group(owner, target, score, p.top_k)
                 target = np.where(target == len(indptr) - 1, -1, target)  # the jump share under "discard"

@@ -7,6 +7,7 @@ iteration, so the Python loop runs about ``1/α`` times, not once per step of ea
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 
 def next_hops(positions: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
@@ -26,9 +27,75 @@ def next_hops(positions: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
     return indices[np.clip(arc, start, end - 1)]
 
 
+def transition_csr(indptr: np.ndarray, indices: np.ndarray, cumweights: np.ndarray | None) -> sp.csr_matrix:
+    """Row-stochastic transition matrix of the CSR adjacency (rows of vertices without out-edges are empty)."""
+    n = len(indptr) - 1
+    weights = np.ones(len(indices)) if cumweights is None else np.diff(np.r_[0.0, cumweights])
+    degree = np.diff(indptr)
+    row_sum = np.add.reduceat(weights, indptr[:-1][degree > 0]) if len(weights) else np.empty(0)
+    totals = np.zeros(n)
+    totals[degree > 0] = row_sum
+    probs = weights / np.repeat(np.where(totals > 0, totals, 1.0), degree)
+    return sp.csr_matrix((probs, indices, indptr), shape=(n, n))
+
+
+def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
+              dangling: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Exact flow from the sources for ``rounds`` rounds: ``(kept, residual)``.
+
+    ``kept`` (sources x n+1) is what those rounds settle exactly (α of the flow each round;
+    column n holds the jump share under ``discard``); ``residual`` (sources x n) is the flow
+    still moving, whose completion the walks estimate: π_s = kept + Σ_v residual(v) π_v.
+    """
+    n = transition.shape[0]
+    rows = np.arange(len(sources))
+    sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
+    flow = sp.csr_matrix((np.ones(len(sources)), (rows, sources)), shape=(len(sources), n))
+    kept = sp.csr_matrix((len(sources), n + 1))
+    for _ in range(rounds):
+        kept = kept + sp.hstack([restart_prob * flow, sp.csr_matrix((len(sources), 1))]).tocsr()
+        moving = (1 - restart_prob) * flow
+        nxt = moving @ transition
+        if len(sinks):
+            stuck = moving[:, sinks]
+            mass = np.asarray(stuck.sum(axis=1)).ravel()
+            if dangling == "source":
+                nxt = nxt + sp.csr_matrix((mass, (rows, sources)), shape=nxt.shape)
+            elif dangling == "stop":
+                nxt = nxt + sp.csr_matrix((stuck.data, (stuck.tocoo().row, sinks[stuck.tocoo().col])),
+                                          shape=nxt.shape)
+            else:
+                kept = kept + sp.csr_matrix((mass, (rows, np.full(len(rows), n))), shape=kept.shape)
+        flow = nxt.tocsr()
+        flow.eliminate_zeros()
+    return kept.tocsr(), flow
+
+
+def _start_walkers(residual: sp.csr_matrix, walks: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``walks`` walkers per row spread over the row's residual by systematic sampling.
+
+    Returns ``(owner, position, scale)``: each walker carries ``scale[owner]`` = the row's
+    residual mass / walks, so the walkers' credits add up to the residual's completion.
+    """
+    residual = residual.tocsr()
+    mass = np.asarray(residual.sum(axis=1)).ravel()
+    live = np.flatnonzero(mass > 0)
+    owner = np.repeat(live, walks)
+    ticks = (np.tile(np.arange(walks), len(live)) + np.repeat(rng.random(len(live)), walks)) / walks
+    position = np.empty(len(owner), dtype=np.int64)
+    for i, row in enumerate(live):  # rows are few (a chunk of sources); the sampling inside is vectorized
+        lo, hi = residual.indptr[row], residual.indptr[row + 1]
+        row_cum = np.cumsum(residual.data[lo:hi])
+        picks = np.searchsorted(row_cum, ticks[i * walks:(i + 1) * walks] * row_cum[-1], side="right")
+        position[i * walks:(i + 1) * walks] = residual.indices[lo:hi][np.minimum(picks, hi - lo - 1)]
+    return owner, position, mass / walks
+
+
 def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cumweights: np.ndarray | None,
                 walks_per_source: int, restart_prob: float, estimator: str, dangling: str,
-                max_steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_steps: int, rng: np.random.Generator, push_rounds: int = 0,
+                transition: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
 
     Args:
@@ -43,6 +110,9 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
             share of walks that reached a jump, used by the walk index to compose vectors).
         max_steps: Walks alive after this many steps end where they are.
         rng: Random generator.
+        push_rounds: Rounds of exact flow before the walks (push-then-walk); the ω walks then
+            start from the residual flow and carry only its mass, (1-α)^rounds of the total.
+        transition: :func:`transition_csr` of the adjacency, reused across calls (push only).
 
     Returns:
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
@@ -51,11 +121,22 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
     """
     n = len(indptr) - 1
     stride = n + 1  # room for the pseudo-target n of discarded walks
-    degree = np.diff(indptr)
-    owner = np.repeat(np.arange(len(sources), dtype=np.int64), walks_per_source)
-    pos = np.repeat(np.asarray(sources, dtype=np.int64), walks_per_source)
+    sources = np.asarray(sources, dtype=np.int64)
     keys: list[np.ndarray] = []
     credit: list[np.ndarray] = []
+    if push_rounds > 0:
+        if transition is None:
+            transition = transition_csr(indptr, indices, cumweights)
+        kept, residual = push_flow(sources, transition, push_rounds, restart_prob, dangling)
+        coo = kept.tocoo()
+        keys.append(coo.row.astype(np.int64) * stride + coo.col)
+        credit.append(coo.data)
+        owner, pos, scale = _start_walkers(residual, walks_per_source, rng)
+    else:
+        owner = np.repeat(np.arange(len(sources), dtype=np.int64), walks_per_source)
+        pos = np.repeat(sources, walks_per_source)
+        scale = np.full(len(sources), 1.0 / walks_per_source)
+    degree = np.diff(indptr)
     visits = estimator == "visits"
     for step in range(max_steps + 1):
         if len(pos) == 0:
@@ -64,7 +145,7 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
         if dangling == "stop" and sink.any():
             # an absorbing vertex: the walk's whole remaining credit lands here
             keys.append(owner[sink] * stride + pos[sink])
-            credit.append(np.ones(int(sink.sum())))
+            credit.append(scale[owner[sink]])
             owner, pos = owner[~sink], pos[~sink]
             sink = np.zeros(len(pos), dtype=bool)
         stops = rng.random(len(pos)) < restart_prob
@@ -72,23 +153,23 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
             stops[:] = True
         if visits:
             keys.append(owner * stride + pos)
-            credit.append(np.full(len(pos), restart_prob))
+            credit.append(restart_prob * scale[owner])
         else:
             keys.append(owner[stops] * stride + pos[stops])
-            credit.append(np.ones(int(stops.sum())))
+            credit.append(scale[owner[stops]])
         owner, pos, sink = owner[~stops], pos[~stops], sink[~stops]
         if dangling == "source" and sink.any():
             pos[sink] = sources[owner[sink]]
         elif dangling == "discard" and sink.any():
             keys.append(owner[sink] * stride + n)
-            credit.append(np.ones(int(sink.sum())))
+            credit.append(scale[owner[sink]])
             owner, pos, sink = owner[~sink], pos[~sink], sink[~sink]
         move = ~sink
         pos[move] = next_hops(pos[move], indptr, indices, cumweights, rng)
     all_keys = np.concatenate(keys) if keys else np.empty(0, np.int64)
     all_credit = np.concatenate(credit) if credit else np.empty(0)
     uniq, inverse = np.unique(all_keys, return_inverse=True)
-    scores = np.bincount(inverse, weights=all_credit, minlength=len(uniq)) / walks_per_source
+    scores = np.bincount(inverse, weights=all_credit, minlength=len(uniq))
     return uniq // stride, uniq % stride, scores
 
 

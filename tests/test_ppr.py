@@ -1,0 +1,230 @@
+"""Personalized PageRank: every distributed estimate against the exact local twin.
+
+Tolerances come from the estimators' error bounds (tests/ppr_bounds.py), not from tuning.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from ppr_bounds import bernstein_bound, bound_for, dense_rows
+
+from sparkgraph import metrics
+from sparkgraph.datasets import graph_options, load_graph, load_local, planted_partition
+from sparkgraph.errors import ParameterError, UnknownVertexError
+from sparkgraph.graph import Graph, GraphOptions
+from sparkgraph.local.graph import LocalGraph
+from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
+from sparkgraph.ppr import (
+    PPRParams,
+    QueryParams,
+    WalkIndex,
+    WalkIndexParams,
+    build_walk_index,
+    fully_ppr,
+    query,
+)
+
+
+def sample_sources(local: LocalGraph, count: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return local.names[np.sort(rng.choice(local.n, size=min(count, local.n), replace=False))]
+
+
+def check_against_exact(result, local: LocalGraph, sources, params: PPRParams, exact=None) -> dict:
+    """Every entry within the simultaneous bound; returns the mean precision@10 and L1."""
+    estimate = dense_rows(result.toPandas(), local.names, sources, local.n, local.ids_of)
+    if exact is None:
+        exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, params.dangling)
+    bound = bound_for(exact, params)
+    worst = np.max(np.abs(estimate - exact) - bound)
+    assert worst <= 0, f"an entry is {worst:.4g} outside its bound"
+    return {
+        "precision": float(np.mean([metrics.precision_at_k(estimate[i], exact[i], 10) for i in range(len(sources))])),
+        "l1": float(np.mean(np.abs(estimate - exact).sum(axis=1))),
+        "estimate": estimate,
+        "exact": exact,
+    }
+
+
+# ---------------------------------------------------------------------- the exact twin
+@pytest.mark.parametrize("name", ["karate", "cora"])
+def test_exact_twin_matches_networkx(name):
+    local = load_local(name)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(local.n))
+    coo = local.adjacency.tocoo()
+    g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
+    sources = np.array([0, local.n // 2, local.n - 1])
+    pi = exact_ppr(local, sources)
+    for i, s in enumerate(sources):
+        # networkx sends dangling mass to the personalization vector: our "source" policy
+        ref = nx.pagerank(g, alpha=0.85, personalization={int(s): 1.0}, tol=1e-14, max_iter=10_000)
+        assert np.abs(pi[i] - np.array([ref[v] for v in range(local.n)])).sum() < 1e-8
+        assert pi[i].sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_dangling_policies_differ_and_stop_keeps_mass_at_sinks():
+    local = load_local("cora")
+    sinks = np.flatnonzero(local.out_degrees() == 0)
+    source = np.array([int(np.flatnonzero(local.out_degrees() > 0)[0])])
+    to_source, stop = exact_ppr(local, source, dangling="source"), exact_ppr(local, source, dangling="stop")
+    assert np.abs(to_source - stop).sum() > 0.05
+    # with "stop" every walk that reaches a sink ends there: sinks hold more mass than under "source"
+    assert stop[0, sinks].sum() > to_source[0, sinks].sum()
+
+
+@pytest.mark.parametrize("estimator,push", [("visits", 0), ("endpoints", 0), ("visits", 4), ("endpoints", 3)])
+@pytest.mark.parametrize("dangling", ["source", "stop"])
+def test_numpy_monte_carlo_twin_within_bound(estimator, push, dangling):
+    local = load_local("cora")
+    sources = local.names[np.arange(0, local.n, 97)]
+    params = PPRParams(walks_per_source=2000, estimator=estimator, push_rounds=push, dangling=dangling, seed=5)
+    estimate = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
+    exact = exact_ppr(local, local.ids_of(sources), dangling=dangling)
+    assert np.all(np.abs(estimate - exact) <= bound_for(exact, params))
+
+
+def test_push_then_walk_beats_plain_walks_on_a_dense_graph(shared_data):
+    """BlogCatalog (mean degree 65): at ω=1000, pushing 4 rounds first cuts the L1 error."""
+    local = load_local("blogcatalog")
+    sources = local.ids_of(sample_sources(local, 40, seed=6))
+    exact = exact_ppr(local, sources)
+    errors = {}
+    for push in (0, 4):
+        estimate = monte_carlo_ppr(local, sources, PPRParams(push_rounds=push, seed=6)).toarray()
+        errors[push] = np.abs(estimate - exact).sum(axis=1).mean()
+        assert np.all(np.abs(estimate - exact) <= bound_for(exact, PPRParams(push_rounds=push)))
+    assert errors[4] < 0.75 * errors[0], errors
+
+
+# ---------------------------------------------------------------------- broadcast strategy, real graphs
+def test_cora_default_settings_precision_and_bound(spark):
+    """Directed, 486 dangling papers, default settings (ω=1000, visits, dangling=source)."""
+    graph, local = load_graph(spark, "cora"), load_local("cora")
+    sources = sample_sources(local, 40)
+    params = PPRParams(top_k=local.n)  # every entry, so the bound is checked everywhere
+    stats = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+    assert stats["precision"] >= 0.9
+
+
+def test_cora_endpoint_estimator_with_stop_policy(spark):
+    graph, local = load_graph(spark, "cora"), load_local("cora")
+    sources = sample_sources(local, 30, seed=1)
+    params = PPRParams(walks_per_source=2000, estimator="endpoints", dangling="stop", top_k=local.n, seed=2)
+    stats = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+    assert stats["precision"] >= 0.9
+
+
+def test_cond_mat_real_weights(spark, shared_data):
+    from sparkgraph.io import read_graph
+
+    graph = read_graph(spark, str(shared_data / "cond-mat-1999" / "edges.tsv.gz"), graph_options("cond-mat-1999"))
+    local = load_local("cond-mat-1999")
+    assert graph.weighted and local.weighted
+    sources = sample_sources(local, 25, seed=2)
+    params = PPRParams(top_k=local.n, seed=3)
+    stats = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+    assert stats["precision"] >= 0.9
+
+
+def test_generated_planted_partition_graph(spark):
+    edges, _ = planted_partition(spark, 1500, 5, 0.03, 0.002, seed=11, slices=2)
+    graph = Graph.from_edges(edges, directed=False)
+    local = LocalGraph.from_pandas(edges.toPandas(), directed=False)
+    assert (graph.n, graph.m) == (local.n, local.m)
+    sources = sample_sources(local, 25, seed=4)
+    params = PPRParams(top_k=local.n, seed=4)
+    stats = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+    assert stats["precision"] >= 0.9
+
+
+def test_weights_matter_and_each_version_matches_its_twin(spark):
+    """Karate's interaction counts change PPR well beyond the Monte Carlo error."""
+    sources = np.array([1, 9, 34])
+    results = {}
+    for weighted in (True, False):
+        options = GraphOptions(directed=False, weight="weight" if weighted else None)
+        graph, local = load_graph(spark, "karate", options), load_local("karate", options)
+        params = PPRParams(walks_per_source=4000, top_k=34, seed=7)
+        results[weighted] = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+    # the exact vectors differ (a fact of the data) ...
+    assert np.abs(results[True]["exact"] - results[False]["exact"]).sum(axis=1).min() > 0.1
+    # ... and each estimate is far closer to its own twin than to the other one
+    for weighted in (True, False):
+        est = results[weighted]["estimate"]
+        own = np.abs(est - results[weighted]["exact"]).sum()
+        other = np.abs(est - results[not weighted]["exact"]).sum()
+        assert own < 0.5 * other, (weighted, own, other)
+
+
+def test_same_seed_same_result_and_top_k(spark):
+    graph = load_graph(spark, "karate")
+    params = PPRParams(walks_per_source=500, top_k=5, seed=9)
+    first = fully_ppr(graph, params, sources=[1, 34]).orderBy("source", "target").toPandas()
+    second = fully_ppr(graph, params, sources=[1, 34]).orderBy("source", "target").toPandas()
+    assert first.equals(second)
+    assert first.groupby("source").size().tolist() == [5, 5]
+    # every source ranks itself first on karate (π(s, s) >= α)
+    top = first.sort_values("score", ascending=False).groupby("source").head(1)
+    assert sorted(zip(top["source"], top["target"], strict=True)) == [(1, 1), (34, 34)]
+
+
+# ---------------------------------------------------------------------- distributed strategy
+def test_distributed_strategy_agrees_with_exact_and_broadcast(spark):
+    graph, local = load_graph(spark, "karate"), load_local("karate")
+    sources = np.array([1, 12, 34])
+    runs = {}
+    for strategy in ("distributed", "broadcast"):
+        params = PPRParams(walks_per_source=1500, top_k=34, strategy=strategy, seed=13)
+        runs[strategy] = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+    # two estimates of the same vector: their difference stays within the sum of both bounds
+    bound = 2 * bernstein_bound(runs["broadcast"]["exact"], 1500, "visits", 0.15, 34 * 3)
+    assert np.all(np.abs(runs["distributed"]["estimate"] - runs["broadcast"]["estimate"]) <= bound)
+
+
+def test_distributed_segments_keep_mass_and_ranking(spark):
+    """Opt-in segments: fewer rounds; estimates stay unbiased (mass ~1 per source, sources rank first)."""
+    graph, local = load_graph(spark, "lesmis"), load_local("lesmis")
+    sources = local.names[[0, 11, 40]]
+    params = PPRParams(walks_per_source=800, top_k=local.n, strategy="distributed", segment_length=3,
+                       segments_per_vertex=128, seed=3, estimator="endpoints")
+    frame = fully_ppr(graph, params, sources=list(sources)).toPandas()
+    estimate = dense_rows(frame, local.names, sources, local.n, local.ids_of)
+    assert np.allclose(estimate.sum(axis=1), 1.0)  # endpoints: every walk ends exactly once
+    exact = exact_ppr(local, local.ids_of(sources))
+    assert np.mean([metrics.precision_at_k(estimate[i], exact[i], 5) for i in range(3)]) >= 0.8
+
+
+# ---------------------------------------------------------------------- the walk index
+def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
+    graph, local = load_graph(spark, "cora"), load_local("cora")
+    index = build_walk_index(graph, WalkIndexParams(walks_per_vertex=200, seed=1))
+    index.save(str(tmp_path / "index"))
+    loaded = WalkIndex.load(spark, str(tmp_path / "index"))
+    sources = sample_sources(local, 30, seed=5)
+    exact = exact_ppr(local, local.ids_of(sources))
+    composed = dense_rows(query(loaded, list(sources), QueryParams(top_k=local.n)).toPandas(),
+                          local.names, sources, local.n, local.ids_of)
+    alone = dense_rows(loaded.fingerprint_scores(list(sources)).toPandas(), local.names, sources, local.n,
+                       local.ids_of)
+    l1_composed = np.abs(composed - exact).sum(axis=1).mean()
+    l1_alone = np.abs(alone - exact).sum(axis=1).mean()
+    # the composed vector mixes many fingerprints (many more walks): at least twice as accurate
+    assert l1_composed < 0.5 * l1_alone, (l1_composed, l1_alone)
+    precision = np.mean([metrics.precision_at_k(composed[i], exact[i], 10) for i in range(len(sources))])
+    assert precision >= 0.9
+
+
+# ---------------------------------------------------------------------- bad input
+def test_bad_sources_and_parameters(spark, tmp_path):
+    graph = load_graph(spark, "karate")
+    with pytest.raises(UnknownVertexError, match=r"source ids not in the graph: \[99\]"):
+        fully_ppr(graph, PPRParams(), sources=[1, 99])
+    with pytest.raises(ParameterError, match="restart_prob=1.5 must be in"):
+        PPRParams(restart_prob=1.5)
+    with pytest.raises(ParameterError, match="estimator='mean' is not known"):
+        PPRParams(estimator="mean")
+    with pytest.raises(ParameterError, match="dangling='discard' is not known"):
+        WalkIndexParams(dangling="discard")
