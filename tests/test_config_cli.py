@@ -82,9 +82,27 @@ def test_pipeline_job_writes_results_and_report(spark, tmp_path):
     assert main(["run", "pipeline", "--config", "conf/pipeline.yaml", "--input.dataset", "karate",
                  "--output.path", str(out)]) == 0
     files = set(os.listdir(out))
-    assert {"_manifest.json", "facts", "degree_distribution", "degree_distribution.png", "report.md"} <= files
+    assert {"_manifest.json", "facts", "degree_distribution", "degree_distribution.png", "report.md", "ppr"} <= files
     assert (out / "degree_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "| vertices | 34 |" in report and "![degree distribution](degree_distribution.png)" in report
     dist = spark.read.parquet(str(out / "degree_distribution")).toPandas()
     assert dist["vertices"].sum() == 34  # undirected: one out-degree row per vertex
+    ppr = spark.read.parquet(str(out / "ppr")).toPandas()
+    assert ppr.groupby("source").size().eq(10).all() and ppr["source"].nunique() == 34
+    assert "Checked against exact power iteration" in report and "precision@10" in report
+
+
+def test_ppr_job_with_chosen_sources_and_a_bad_one(spark, tmp_path, capsys):
+    out = tmp_path / "ppr"
+    assert main(["run", "ppr", "--config", "conf/ppr.yaml", "--input.dataset", "karate", "--sources.ids", "1,34",
+                 "--ppr.top_k", "5", "--ppr.walks_per_source", "500", "--output.path", str(out)]) == 0
+    scores = spark.read.parquet(str(out / "scores")).toPandas()
+    assert sorted(scores["source"].unique()) == [1, 34] and len(scores) == 10
+    assert main(["run", "ppr", "--input.dataset", "karate", "--sources.ids", "1,77",
+                 "--output.path", str(tmp_path / "bad")]) == 2
+    assert "source ids not in the graph: [77]" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(["run", "ppr", "--input.dataset", "karate", "--ppr.restart_prob", "0",
+                 "--output.path", str(tmp_path / "bad")]) == 2
+    assert "restart_prob=0.0 must be in (0, 1)" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from types import ModuleType
 
 from sparkgraph.errors import ConfigError
 
-JOB_NAMES = ("stats", "pipeline")
+JOB_NAMES = ("stats", "ppr", "pipeline")
 
 
 def _loader(name: str):
