@@ -1,0 +1,212 @@
+"""Benchmark: Monte Carlo fully-PPR and the walk index against scipy and igraph, in one run.
+
+For each graph: exact PPR by scipy power iteration (our reference, 1e-10) for sampled sources;
+igraph's personalized PageRank (PRPACK) for the same sources; sparkgraph for several walk counts,
+estimators and both strategies (precision@10 and L1 against exact); sparkgraph for *all* sources
+(top-100 written as Parquet, precision checked on the sampled sources); a plain numpy walk loop
+on one core as the physical reference; and on the largest graph the walk index (build, a batch
+of queries, accuracy against the index alone).
+
+    python bench/ppr.py                         # all graphs (about 30 minutes on 2 cores)
+    python bench/ppr.py --graphs cora,karate    # a quick run
+
+Prints a table and writes bench/results/ppr.json. Peer times for all sources are extrapolated
+linearly from the sampled sources (marked "extrapolated"); everything else is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sparkgraph import metrics  # noqa: E402
+from sparkgraph.datasets import load_graph, load_local  # noqa: E402
+from sparkgraph.local.ppr import exact_ppr  # noqa: E402
+from sparkgraph.ppr import PPRParams, QueryParams, WalkIndexParams, build_walk_index, fully_ppr, query  # noqa: E402
+from sparkgraph.session import SessionConfig, get_session  # noqa: E402
+from sparkgraph.udfs.walks import csr_arrays, walk_scores  # noqa: E402
+
+log = logging.getLogger("bench.ppr")
+ALPHA = 0.15
+
+
+def accuracy(frame, local, sample, exact, k: int = 10) -> tuple[float, float]:
+    """Mean precision@k and mean L1 (over the returned entries vs the full exact vector)."""
+    precisions, l1s = [], []
+    groups = {s: g for s, g in frame.groupby("source")}
+    for i, source in enumerate(sample):
+        part = groups.get(source)
+        est = np.zeros(local.n)
+        if part is not None:
+            est[local.ids_of(part["target"].to_numpy())] = part["score"].to_numpy()
+        precisions.append(metrics.precision_at_k(est, exact[i], k))
+        l1s.append(float(np.abs(est - exact[i]).sum()))
+    return float(np.mean(precisions)), float(np.mean(l1s))
+
+
+def timed(fn):
+    started = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - started
+
+
+def igraph_ppr(local, sources: np.ndarray) -> tuple[np.ndarray, float]:
+    import igraph as ig
+
+    coo = local.adjacency.tocoo()
+    g = ig.Graph(n=local.n, edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True)), directed=True)
+    weights = coo.data.tolist() if local.weighted else None
+    started = time.perf_counter()
+    rows = [g.personalized_pagerank(directed=True, damping=1 - ALPHA, reset_vertices=[int(s)], weights=weights)
+            for s in sources]
+    return np.array(rows), time.perf_counter() - started
+
+
+def numpy_one_core(local, sources: np.ndarray, walks: int) -> float:
+    """Walk positions per second of the bare numpy kernel on this process's one core (no push)."""
+    a = local.adjacency
+    cum = csr_arrays(a.indptr, a.data if local.weighted else None)
+    rng = np.random.default_rng(0)
+    _, seconds = timed(lambda: walk_scores(sources, a.indptr.astype(np.int64), a.indices.astype(np.int64), cum,
+                                           walks, ALPHA, "visits", "source", 100, rng, 0))
+    return len(sources) * walks / ALPHA / seconds
+
+
+def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
+    rows: list[dict] = []
+    local, t_local = timed(lambda: load_local(name))
+    graph, t_graph = timed(lambda: load_graph(spark, name))
+    log.info("%s: n=%d m=%d (local %.1fs, spark graph %.1fs)", name, local.n, local.m, t_local, t_graph)
+    rng = np.random.default_rng(42)
+    sample_ids = np.sort(rng.choice(local.n, size=min(args.sources, local.n), replace=False))
+    sample = local.names[sample_ids]
+    exact, t_exact = timed(lambda: exact_ppr(local, sample_ids, ALPHA))
+    base = {"graph": name, "n": local.n, "m": local.m}
+    rows.append({**base, "method": "scipy power iteration 1e-10", "sources": len(sample), "omega": None,
+                 "seconds": t_exact, "all_sources_seconds": t_exact * local.n / len(sample),
+                 "all_sources_note": "extrapolated", "precision@10": 1.0, "l1": 0.0})
+    peer_ids = sample_ids[: args.peer_sources]
+    ig_vectors, t_ig = igraph_ppr(local, peer_ids)
+    ig_prec = np.mean([metrics.precision_at_k(ig_vectors[i], exact[i], 10) for i in range(len(peer_ids))])
+    rows.append({**base, "method": "igraph personalized_pagerank (prpack)", "sources": len(peer_ids), "omega": None,
+                 "seconds": t_ig, "all_sources_seconds": t_ig * local.n / len(peer_ids),
+                 "all_sources_note": "extrapolated", "precision@10": float(ig_prec),
+                 "l1": float(np.mean(np.abs(ig_vectors - exact[: len(peer_ids)]).sum(axis=1)))})
+
+    variants = [(f"sparkgraph broadcast visits push4 (default)", PPRParams(walks_per_source=w, top_k=100, seed=1))
+                for w in args.walks]
+    variants += [
+        ("sparkgraph broadcast visits push0", PPRParams(top_k=100, push_rounds=0, seed=1)),
+        ("sparkgraph broadcast endpoints push0", PPRParams(top_k=100, push_rounds=0, estimator="endpoints", seed=1)),
+    ]
+    if name in args.distributed:
+        variants.append(("sparkgraph distributed visits", PPRParams(top_k=100, strategy="distributed", seed=1)))
+    for label, params in variants:
+        frame, seconds = timed(lambda p=params: fully_ppr(graph, p, sources=list(sample)).toPandas())
+        precision, l1 = accuracy(frame, local, sample, exact)
+        positions = len(sample) * params.walks_per_source / ALPHA
+        rows.append({**base, "method": label, "sources": len(sample), "omega": params.walks_per_source,
+                     "seconds": seconds, "precision@10": precision, "l1": l1,
+                     "walk_positions_per_s": positions / seconds})
+        log.info("%s %s ω=%d: %.1fs p@10=%.3f", name, label, params.walks_per_source, seconds, precision)
+
+    if name in args.all_sources:
+        params = PPRParams(top_k=100, seed=1)
+        path = os.path.join(out_dir, f"{name}_all")
+
+        def run_all():
+            fully_ppr(graph, params).write.mode("overwrite").parquet(path)
+            return spark.read.parquet(path)
+
+        written, seconds = timed(run_all)
+        total = written.count()
+        check = written.filter(written.source.isin([s.item() for s in sample])).toPandas()
+        precision, l1 = accuracy(check, local, sample, exact)
+        positions = local.n * params.walks_per_source / ALPHA
+        rows.append({**base, "method": "sparkgraph ALL sources top-100 (written)", "sources": local.n,
+                     "omega": params.walks_per_source, "seconds": seconds, "rows": total,
+                     "precision@10": precision, "l1": l1, "walk_positions_per_s": positions / seconds,
+                     "walk_positions_per_s_per_core": positions / seconds / spark.sparkContext.defaultParallelism,
+                     "speedup_vs_scipy_all": t_exact * local.n / len(sample) / seconds})
+        one_core = numpy_one_core(local, sample_ids[: max(1, len(sample_ids) // 2)], 1000)
+        rows.append({**base, "method": "numpy walk loop, one core (physical reference)", "sources": len(sample_ids) // 2,
+                     "omega": 1000, "walk_positions_per_s": one_core})
+
+    if name in args.index:
+        index, t_build = timed(lambda: build_walk_index(graph, WalkIndexParams(walks_per_vertex=args.index_walks,
+                                                                               seed=1)))
+        rest = np.setdiff1d(np.arange(local.n), sample_ids)
+        extra = rng.choice(rest, size=min(args.batch - len(sample), len(rest)), replace=False)
+        batch = list(sample) + list(local.names[extra])
+        path = os.path.join(out_dir, f"{name}_queries")
+        _, t_query = timed(lambda: query(index, batch, QueryParams(top_k=100)).write.mode("overwrite").parquet(path))
+        answered = spark.read.parquet(path)
+        check = answered.filter(answered.source.isin([s.item() for s in sample])).toPandas()
+        q_prec, q_l1 = accuracy(check, local, sample, exact)
+        alone = index.fingerprint_scores(list(sample)).toPandas()
+        f_prec, f_l1 = accuracy(alone, local, sample, exact)
+        rows.append({**base, "method": f"walk index build (R={args.index_walks})", "sources": local.n,
+                     "omega": args.index_walks, "seconds": t_build})
+        rows.append({**base, "method": "walk index query batch (T=6)", "sources": len(batch), "omega": args.index_walks,
+                     "seconds": t_query, "precision@10": q_prec, "l1": q_l1})
+        rows.append({**base, "method": "walk index fingerprints alone", "sources": len(sample),
+                     "omega": args.index_walks, "precision@10": f_prec, "l1": f_l1})
+    graph.unpersist()
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = ["graph", "method", "sources", "omega", "seconds", "all_sources_seconds", "precision@10", "l1",
+            "walk_positions_per_s"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            cells.append("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v))
+        print("| " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graphs", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
+    parser.add_argument("--walks", default="100,1000,10000", help="ω values for the default estimator")
+    parser.add_argument("--sources", type=int, default=200, help="sampled sources checked against exact")
+    parser.add_argument("--peer-sources", type=int, default=50, help="sources timed for igraph")
+    parser.add_argument("--all-sources", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
+    parser.add_argument("--distributed", default="cora,cond-mat-1999", help="graphs that also run the distributed strategy")
+    parser.add_argument("--index", default="cnr-2000", help="graphs that build a walk index and answer a batch")
+    parser.add_argument("--index-walks", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=10_000, help="sources in the walk index query batch")
+    parser.add_argument("--driver-memory", default="12g")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "ppr.json"))
+    args = parser.parse_args()
+    args.walks = [int(w) for w in args.walks.split(",")]
+    for key in ("all_sources", "distributed", "index"):
+        setattr(args, key, set(filter(None, getattr(args, key).split(","))))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    spark = get_session(SessionConfig(driver_memory=args.driver_memory, app_name="sparkgraph-bench-ppr"))
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="sparkgraph-bench-") as out_dir:
+        for name in filter(None, args.graphs.split(",")):
+            rows.extend(bench_graph(spark, name, args, out_dir))
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "spark": spark.version, "rows": rows},
+                                                 indent=2, default=float))
+    print_table(rows)
+    print(f"\nJSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
