@@ -235,6 +235,14 @@ class Graph:
                 df.unpersist()
 
 
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    """``unionByName`` of a non-empty list of DataFrames."""
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
 # ---------------------------------------------------------------------- id translation
 def names_of(id_map: DataFrame, df: DataFrame, *columns: str) -> DataFrame:
     """Replace dense ids in ``columns`` of ``df`` by names from an ``(id, name)`` map (a join per column)."""

@@ -86,3 +86,9 @@ def read_input_graph(spark: SparkSession, inp: InputConfig, g: GraphConfig) -> t
     options = GraphOptions(directed=directed, weight=weight, src=g.src, dst=g.dst,
                            duplicates=g.duplicates, self_loops=g.self_loops)
     return Graph.from_edges(edges, options=options), label
+
+
+def format_facts(summary: dict) -> str:
+    """A job summary as aligned ``key  value`` lines for the console."""
+    width = max(len(k) for k in summary)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in summary.items())

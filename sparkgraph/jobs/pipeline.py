@@ -13,7 +13,7 @@ from sparkgraph import metrics
 from sparkgraph.config import to_dict
 from sparkgraph.errors import GraphTooLargeError
 from sparkgraph.io import atomic_output
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, read_input_graph
+from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
 from sparkgraph.jobs.stats import degree_distribution
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr
@@ -106,7 +106,5 @@ def ppr_section(graph, scores, config: Config) -> str:
 
 def format_summary(summary: dict) -> str:
     stages = summary.pop("stages")
-    width = max(len(k) for k in summary)
-    lines = [f"{k:<{width}}  {v}" for k, v in summary.items()]
-    lines += [f"stage {name!r}: {seconds}s" for name, seconds in stages.items()]
+    lines = [format_facts(summary)] + [f"stage {name!r}: {seconds}s" for name, seconds in stages.items()]
     return "\n".join(lines)

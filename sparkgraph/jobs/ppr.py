@@ -11,7 +11,7 @@ from sparkgraph.config import to_dict
 from sparkgraph.errors import ConfigError
 from sparkgraph.graph import Graph
 from sparkgraph.io import atomic_output, read_edges
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, read_input_graph
+from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
 from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.session import SessionConfig
 
@@ -74,6 +74,4 @@ def run(spark: SparkSession, config: Config) -> dict:
             "phases": out.manifest["phases"]}
 
 
-def format_summary(summary: dict) -> str:
-    width = max(len(k) for k in summary)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in summary.items())
+format_summary = format_facts

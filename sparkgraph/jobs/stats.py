@@ -8,9 +8,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from sparkgraph.config import to_dict
-from sparkgraph.graph import Graph
+from sparkgraph.graph import Graph, union_all
 from sparkgraph.io import atomic_output
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, read_input_graph
+from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
 from sparkgraph.session import SessionConfig
 
 
@@ -29,10 +29,7 @@ def degree_distribution(graph: Graph) -> DataFrame:
     if graph.directed:
         inn = graph.in_degrees().groupBy(F.col("in_degree").alias("degree")).count()
         frames.append(inn.select(F.lit("in").alias("direction"), "degree", F.col("count").alias("vertices")))
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result.orderBy("direction", "degree")
+    return union_all(frames).orderBy("direction", "degree")
 
 
 def run(spark: SparkSession, config: Config) -> dict:
@@ -49,6 +46,4 @@ def run(spark: SparkSession, config: Config) -> dict:
     return {"input": label, "output": config.output.path, **facts}
 
 
-def format_summary(summary: dict) -> str:
-    width = max(len(k) for k in summary)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in summary.items())
+format_summary = format_facts

@@ -31,7 +31,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from sparkgraph.graph import Graph
+from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description
 from sparkgraph.udfs.alias import alias_table
@@ -140,14 +140,7 @@ class _Walker:
         nxt = moved.unionByName(jumpers)
         if stop_at_sinks:
             nxt = nxt.unionByName(parked)
-        return _union_all(credits), nxt
-
-
-def _union_all(frames: list[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
+        return union_all(credits), nxt
 
 
 def _sum_credits(credits: DataFrame) -> DataFrame:
@@ -183,7 +176,7 @@ class Segments:
         def keyed(df: DataFrame) -> DataFrame:
             return df.withColumn("seg", F.col("walker") % k).withColumn("cur", F.col("source"))
 
-        self.credits = (keyed(_union_all(credits)).groupBy("cur", "seg", "target")
+        self.credits = (keyed(union_all(credits)).groupBy("cur", "seg", "target")
                         .agg(F.sum("credit").alias("credit")).persist(StorageLevel.MEMORY_AND_DISK))
         self.ends = keyed(walkers.select("source", "walker", F.col("cur").alias("end"), F.col("deg").alias("end_deg"))
                           ).select("cur", "seg", "end", "end_deg").persist(StorageLevel.MEMORY_AND_DISK)

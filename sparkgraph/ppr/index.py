@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkgraph.errors import ParameterError
-from sparkgraph.graph import Graph, ids_of, names_of
+from sparkgraph.graph import Graph, ids_of, names_of, union_all
 from sparkgraph.io import atomic_output, read_manifest, resolve_path
 from sparkgraph.ppr.fully_ppr import dense_scores, keep_top_k
 from sparkgraph.ppr.params import DANGLING, PPRParams
@@ -212,14 +212,14 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
         finish.append(flow.filter(F.col("mass") < params.prune))
         flow = flow.filter(F.col("mass") >= params.prune).localCheckpoint()
     finish.append(flow)
-    residual = _union(finish)
+    residual = union_all(finish)
     composed = (residual.join(index.fingerprints, "vertex")
                 .select("source", "target", (F.col("mass") * F.col("score")).alias("score")))
-    x = _union(kept + [composed.filter(F.col("target") != JUMP)])
+    x = union_all(kept + [composed.filter(F.col("target") != JUMP)])
     x = x.groupBy("source", "target").agg(F.sum("score").alias("score"))
     jump_parts = [j.select("source", F.col("mass").alias("score")) for j in jumps]
     jump_parts.append(composed.filter(F.col("target") == JUMP).select("source", "score"))
-    jump = _union(jump_parts).groupBy("source").agg(F.sum("score").alias("jump"))
+    jump = union_all(jump_parts).groupBy("source").agg(F.sum("score").alias("jump"))
     scores = (x.join(jump, "source", "left")
               .select("source", "target", (F.col("score") / (1 - F.coalesce(F.col("jump"), F.lit(0.0)))).alias("score")))
     result = names_of(index.vertices, keep_top_k(scores, params.top_k), "source", "target")
@@ -227,8 +227,3 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
     return result
 
 
-def _union(frames: list[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
-    return out
