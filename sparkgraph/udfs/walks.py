@@ -39,6 +39,9 @@ def transition_csr(indptr: np.ndarray, indices: np.ndarray, cumweights: np.ndarr
     return sp.csr_matrix((probs, indices, indptr), shape=(n, n))
 
 
+DENSE_FLOW_ENTRIES = 4_000_000  # sources x vertices up to which the push uses dense arrays (32 MB each)
+
+
 def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
               dangling: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Exact flow from the sources for ``rounds`` rounds: ``(kept, residual)``.
@@ -46,10 +49,31 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     ``kept`` (sources x n+1) is what those rounds settle exactly (α of the flow each round;
     column n holds the jump share under ``discard``); ``residual`` (sources x n) is the flow
     still moving, whose completion the walks estimate: π_s = kept + Σ_v residual(v) π_v.
+    Small graphs use dense arrays (the flow of a few rounds fills most of a dense graph);
+    large ones sparse matrices.
     """
     n = transition.shape[0]
     rows = np.arange(len(sources))
     sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
+    if len(sources) * n <= DENSE_FLOW_ENTRIES:
+        flow = np.zeros((len(sources), n))
+        flow[rows, sources] = 1.0
+        kept = np.zeros((len(sources), n + 1))
+        transposed = transition.T.tocsr()
+        for _ in range(rounds):
+            kept[:, :n] += restart_prob * flow
+            moving = (1 - restart_prob) * flow
+            nxt = (transposed @ moving.T).T
+            if len(sinks):
+                stuck = moving[:, sinks]
+                if dangling == "source":
+                    nxt[rows, sources] += stuck.sum(axis=1)
+                elif dangling == "stop":
+                    nxt[:, sinks] += stuck
+                else:
+                    kept[:, n] += stuck.sum(axis=1)
+            flow = nxt
+        return sp.csr_matrix(kept), sp.csr_matrix(flow)
     flow = sp.csr_matrix((np.ones(len(sources)), (rows, sources)), shape=(len(sources), n))
     kept = sp.csr_matrix((len(sources), n + 1))
     for _ in range(rounds):
