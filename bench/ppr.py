@@ -100,7 +100,11 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
     rows.append({**base, "method": "scipy power iteration 1e-10", "sources": len(sample), "omega": None,
                  "seconds": t_exact, "all_sources_seconds": t_exact * local.n / len(sample),
                  "all_sources_note": "extrapolated", "precision@10": 1.0, "l1": 0.0})
-    if args.peer_sources > 0:
+    if args.peer_sources > 0 and local.m > args.igraph_max_edges:
+        rows.append({**base, "method": "igraph personalized_pagerank (prpack)", "sources": 0,
+                     "all_sources_note": f"skipped: over --igraph-max-edges={args.igraph_max_edges} "
+                     "(one single-source call on cnr-2000 ran over 10 minutes here)"})
+    elif args.peer_sources > 0:
         ig_vectors, t_ig = igraph_ppr(local, sample_ids[: args.peer_sources], args.peer_budget)
         peer_ids = sample_ids[: len(ig_vectors)]
         ig_prec = np.mean([metrics.precision_at_k(ig_vectors[i], exact[i], 10) for i in range(len(peer_ids))])
@@ -190,6 +194,8 @@ def main() -> None:
     parser.add_argument("--walks", default="100,1000,10000", help="ω values for the default estimator")
     parser.add_argument("--sources", type=int, default=200, help="sampled sources checked against exact")
     parser.add_argument("--peer-sources", type=int, default=50, help="sources timed for igraph (at most; 0 skips igraph)")
+    parser.add_argument("--igraph-max-edges", type=int, default=1_000_000,
+                        help="graphs with more edges skip igraph (PRPACK re-solves the whole graph per source)")
     parser.add_argument("--peer-budget", type=float, default=120.0, help="seconds igraph may take per graph")
     parser.add_argument("--all-sources", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
     parser.add_argument("--distributed", default="cora,cond-mat-1999", help="graphs that also run the distributed strategy")
