@@ -145,9 +145,6 @@ class _FileSystem:
         if self.fs.getScheme() == "file":  # no .crc sidecar files beside the manifest and reports
             self.fs = self.fs.getRawFileSystem()
 
-    def path(self, uri: str):
-        return self._Path(uri)
-
     def exists(self, uri: str) -> bool:
         return self.fs.exists(self._Path(uri))
 

@@ -209,7 +209,7 @@ def top_k_per_group(group: np.ndarray, item: np.ndarray, score: np.ndarray, k: i
 
 
 def csr_arrays(indptr: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
-    """``cumweights`` for :func:`next_hops` (None when unweighted or all weights equal per row)."""
+    """``cumweights`` for :func:`next_hops`: the running sum of arc weights in CSR order (None when unweighted)."""
     if weights is None:
         return None
     return np.cumsum(weights, dtype=np.float64)
