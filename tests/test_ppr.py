@@ -205,8 +205,11 @@ def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
     loaded = WalkIndex.load(spark, str(tmp_path / "index"))
     sources = sample_sources(local, 30, seed=5)
     exact = exact_ppr(local, local.ids_of(sources))
-    composed = dense_rows(query(loaded, list(sources), QueryParams(top_k=local.n)).toPandas(),
-                          local.names, sources, local.n, local.ids_of)
+    composed, joined = (dense_rows(query(loaded, list(sources), QueryParams(top_k=local.n, strategy=strategy))
+                                   .toPandas(), local.names, sources, local.n, local.ids_of)
+                        for strategy in ("broadcast", "distributed"))
+    # the same decomposition over the same fingerprints: the strategies differ only by float32 rounding
+    assert np.allclose(composed, joined, atol=1e-6)
     alone = dense_rows(loaded.fingerprint_scores(list(sources)).toPandas(), local.names, sources, local.n,
                        local.ids_of)
     l1_composed = np.abs(composed - exact).sum(axis=1).mean()

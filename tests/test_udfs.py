@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sparkgraph.udfs import walks
 from sparkgraph.udfs.alias import alias_table
-from sparkgraph.udfs.walks import csr_arrays, next_hops, push_flow, top_k_per_group, transition_csr
+from sparkgraph.udfs.walks import (
+    csr_arrays,
+    next_hops,
+    push_flow,
+    top_k_per_group,
+    transition_csr,
+    walk_scores,
+)
 
 
 def test_alias_table_reproduces_the_distribution_exactly():
@@ -43,20 +51,60 @@ def test_top_k_per_group_keeps_the_highest_and_breaks_ties_by_item():
     assert list(zip(g.tolist(), i.tolist(), s.tolist(), strict=True)) == [(0, 3, 0.5), (0, 9, 0.5), (1, 2, 0.3), (1, 1, 0.2)]
 
 
-@pytest.mark.parametrize("dangling", ["source", "stop", "discard"])
-def test_push_flow_conserves_mass(dangling):
+def _small_graph() -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """A weighted 30-vertex digraph whose first five vertices have no out-edges, and its transitions."""
     rng = np.random.default_rng(3)
     dense = (rng.random((30, 30)) < 0.1) * rng.random((30, 30))
-    dense[:5] = 0  # five vertices without out-edges
+    dense[:5] = 0
     adj = sp.csr_matrix(dense)
-    transition = transition_csr(adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
-                                csr_arrays(adj.indptr, adj.data))
+    return adj, transition_csr(adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
+                               csr_arrays(adj.indptr, adj.data))
+
+
+def _as_dense(matrix) -> np.ndarray:
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("dangling", ["source", "stop", "discard"])
+def test_push_flow_conserves_mass(dangling, layout, monkeypatch):
+    if layout == "sparse":
+        monkeypatch.setattr(walks, "DENSE_FLOW_ENTRIES", 0)
+    adj, transition = _small_graph()
     rows = np.asarray(transition.sum(axis=1)).ravel()
     assert np.allclose(rows[5:][np.diff(adj.indptr)[5:] > 0], 1.0) and np.all(rows[:5] == 0)
     sources = np.array([0, 7, 12])
     kept, residual = push_flow(sources, transition, 4, 0.15, dangling)
-    total = np.asarray(kept.sum(axis=1)).ravel() + np.asarray(residual.sum(axis=1)).ravel()
-    assert np.allclose(total, 1.0)
+    assert sp.issparse(kept) == (layout == "sparse")
+    kept, residual = _as_dense(kept), _as_dense(residual)
+    assert np.allclose(kept.sum(axis=1) + residual.sum(axis=1), 1.0)
     assert kept.shape == (3, 31) and residual.shape == (3, 30)
     if dangling != "discard":
-        assert kept[:, 30].nnz == 0
+        assert not kept[:, 30].any()
+
+
+@pytest.mark.parametrize("dangling", ["source", "stop", "discard"])
+def test_dense_and_sparse_layouts_give_the_same_estimates(dangling, monkeypatch):
+    """Same seed, same walks: the dense (float32 push, bincount tallies, partition top-k) and the
+    sparse (float64 push, sorted tallies, lexsort top-k) paths agree to float32 rounding."""
+    adj, transition = _small_graph()
+    sources = np.array([0, 7, 12, 20])
+    args = (sources, adj.indptr.astype(np.int64), adj.indices.astype(np.int64), csr_arrays(adj.indptr, adj.data),
+            500, 0.15, "visits", dangling, 100)
+    results = {}
+    for layout, limit in (("dense", walks.DENSE_FLOW_ENTRIES), ("sparse", 0)):
+        monkeypatch.setattr(walks, "DENSE_FLOW_ENTRIES", limit)
+        for k in (None, 5):
+            owner, target, score = walk_scores(*args, np.random.default_rng(9), push_rounds=3,
+                                               transition=transition, top_k=k)
+            results[layout, k] = sp.csr_matrix((score, (owner, target)), shape=(4, 31)).toarray()
+    for k in (None, 5):
+        assert np.allclose(results["dense", k], results["sparse", k], atol=1e-6)
+    full, top = results["dense", None], results["dense", 5]
+    # a source's total is α · (residual / ω) · (visits of its ω walks), each walk's visits geometric with
+    # variance (1-α)/α², so its standard deviation is at most sqrt((1-α)/ω); 4 of them
+    assert np.allclose(full.sum(axis=1), 1.0, atol=4 * np.sqrt(0.85 / 500))
+    assert ((top[:, :30] > 0).sum(axis=1) == np.minimum(5, (full[:, :30] > 0).sum(axis=1))).all()
+    for row in range(4):  # the kept five are the five highest, and the jump share stays
+        assert top[row, :30][top[row, :30] > 0].min() >= np.sort(full[row, :30])[-5]
+    assert np.array_equal(top[:, 30], full[:, 30])

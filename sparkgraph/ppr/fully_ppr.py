@@ -24,7 +24,7 @@ from sparkgraph.graph import Graph
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description
-from sparkgraph.udfs.walks import csr_arrays, top_k_per_group, transition_csr, walk_scores
+from sparkgraph.udfs.walks import csr_arrays, transition_csr, walk_scores
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,13 @@ def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = 
 
 
 def keep_top_k(scores: DataFrame, k: int) -> DataFrame:
-    """The ``k`` highest scores of every source (ties: smaller target first)."""
-    rank = F.row_number().over(Window.partitionBy("source").orderBy(F.desc("score"), "target"))
-    return scores.withColumn("_rank", rank).filter(F.col("_rank") <= k).drop("_rank")
+    """The ``k`` highest scores of every source (ties: smaller target first).
+
+    Rows with target -1 (the jump share of the walk index) are kept besides the ``k``.
+    """
+    jump = F.col("target") == -1
+    rank = F.row_number().over(Window.partitionBy("source", jump).orderBy(F.desc("score"), "target"))
+    return scores.withColumn("_rank", rank).filter((F.col("_rank") <= k) | jump).drop("_rank")
 
 
 def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool) -> DataFrame:
@@ -130,9 +134,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
                 rng = np.random.default_rng([p.seed, int(chunk[0])])
                 owner, target, score = walk_scores(chunk, indptr, indices, cumweights, p.walks_per_source,
                                                    p.restart_prob, p.estimator, p.dangling, p.max_steps, rng,
-                                                   p.push_rounds, transition)
-                if top_k:
-                    owner, target, score = top_k_per_group(owner, target, score, p.top_k)
+                                                   p.push_rounds, transition, p.top_k if top_k else None)
                 target = np.where(target == len(indptr) - 1, -1, target)  # the jump share under "discard"
                 yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 

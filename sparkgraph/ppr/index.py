@@ -22,17 +22,21 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from sparkgraph.errors import ParameterError
+from sparkgraph.errors import GraphTooLargeError, ParameterError
 from sparkgraph.graph import Graph, ids_of, names_of, union_all
 from sparkgraph.io import atomic_output, read_manifest, resolve_path
-from sparkgraph.ppr.fully_ppr import dense_scores, keep_top_k
-from sparkgraph.ppr.params import DANGLING, PPRParams
+from sparkgraph.ppr.fully_ppr import SCORES_SCHEMA, dense_scores, keep_top_k
+from sparkgraph.ppr.params import DANGLING, STRATEGIES, PPRParams
 from sparkgraph.session import job_description
+from sparkgraph.udfs.compose import compose_scores
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +82,28 @@ class QueryParams:
         rounds: Rounds T of exact flow from the sources before the fingerprints take over (PowerWalk: ~6).
         prune: Flow entries below this mass are finished at once with their fingerprint.
         top_k: Targets kept per source.
+        strategy: broadcast ships the index (transitions and fingerprints, ~8 bytes per entry) to
+            every task, which answers its share of sources with sparse products in numpy;
+            distributed answers by joins against the partitioned index; auto picks broadcast
+            when the index fits ``broadcast_max_bytes``.
+        broadcast_max_bytes: Index size up to which auto picks broadcast.
+        sources_per_batch: Sources answered together in one task (broadcast).
     """
 
     rounds: int = 6
     prune: float = 1e-4
     top_k: int = 100
+    strategy: str = "auto"
+    broadcast_max_bytes: int = 512 * 1024**2
+    sources_per_batch: int = 64
 
     def __post_init__(self) -> None:
         if self.rounds < 0 or self.top_k < 1 or not 0 <= self.prune < 1:
             raise ParameterError("need rounds >= 0, top_k >= 1 and 0 <= prune < 1")
+        if self.strategy not in STRATEGIES:
+            raise ParameterError(f"strategy={self.strategy!r} is not known; use one of {', '.join(STRATEGIES)}")
+        if self.sources_per_batch < 1:
+            raise ParameterError(f"sources_per_batch={self.sources_per_batch} must be a positive integer")
 
 
 class WalkIndex:
@@ -97,12 +114,14 @@ class WalkIndex:
         transitions: ``(src, dst, prob)``, the walk's transition probabilities.
         vertices: ``(id, name, out_degree)``.
         params: The :class:`WalkIndexParams` it was built with.
+        rows: Row counts of the three tables (``fingerprints``, ``transitions``, ``vertices``).
     """
 
     def __init__(self, fingerprints: DataFrame, transitions: DataFrame, vertices: DataFrame,
-                 params: WalkIndexParams, id_type: T.DataType):
+                 params: WalkIndexParams, id_type: T.DataType, rows: dict[str, int]):
         self.fingerprints, self.transitions, self.vertices = fingerprints, transitions, vertices
-        self.params, self.id_type = params, id_type
+        self.params, self.id_type, self.rows = params, id_type, rows
+        self._shipped = None  # the broadcast matrices, made once per index object
 
     @property
     def spark(self) -> SparkSession:
@@ -123,10 +142,43 @@ class WalkIndex:
         if manifest.get("job") != "walk_index":
             raise ParameterError(f"{path!r} holds a {manifest.get('job')!r} output, not a walk index")
         uri = resolve_path(path).rstrip("/")
-        tables = {name: spark.read.parquet(f"{uri}/{name}") for name in ("fingerprints", "transitions", "vertices")}
+        names = ("fingerprints", "transitions", "vertices")
+        tables = {name: spark.read.parquet(f"{uri}/{name}") for name in names}
         id_type = tables["vertices"].schema["name"].dataType
+        rows = {name: manifest["outputs"][name]["rows"] for name in names}
         return cls(tables["fingerprints"], tables["transitions"], tables["vertices"],
-                   WalkIndexParams(**manifest["parameters"]), id_type)
+                   WalkIndexParams(**manifest["parameters"]), id_type, rows)
+
+    def shipped_bytes(self) -> int:
+        """Bytes the broadcast query ships to each executor: int32 column and float32 value per
+        transition and fingerprint entry, and int32 row pointers."""
+        return 8 * (self.rows["fingerprints"] + self.rows["transitions"]) + 8 * (self.rows["vertices"] + 1)
+
+    def broadcast_matrices(self, max_bytes: int):
+        """Broadcast of ``(transition, fingerprints)`` as scipy CSR matrices (made once per index).
+
+        ``transition`` is n x n; ``fingerprints`` n x (n+1), column n holding the jump share.
+
+        Raises:
+            GraphTooLargeError: Collecting the index would take more than ``max_bytes`` on the driver
+                (about 40 bytes per entry while collecting).
+        """
+        if self._shipped is None:
+            entries = self.rows["fingerprints"] + self.rows["transitions"]
+            if 40 * entries > max_bytes:
+                raise GraphTooLargeError(
+                    f"collecting the walk index ({entries} entries) needs about {40 * entries / 2**30:.1f} GiB on "
+                    f"the driver, over the {max_bytes / 2**30:.1f} GiB budget; raise broadcast_max_bytes (and "
+                    f"spark.driver.memory) or use strategy='distributed'")
+            n = self.rows["vertices"]
+            job_description(self.spark, "sparkgraph walk index query: collect the index for broadcast")
+            src, dst, prob = _columns(self.transitions, "src", "dst", "prob")
+            transition = sp.csr_matrix((prob.astype(np.float32), (src, dst)), shape=(n, n))
+            vertex, target, score = _columns(self.fingerprints, "vertex", "target", "score")
+            fingerprints = sp.csr_matrix((score.astype(np.float32), (vertex, np.where(target == JUMP, n, target))),
+                                         shape=(n, n + 1))
+            self._shipped = self.spark.sparkContext.broadcast((transition, fingerprints))
+        return self._shipped
 
     def fingerprint_scores(self, sources) -> DataFrame:
         """The sources' own fingerprints as PPR estimates ``(source, target, score)`` (the index alone)."""
@@ -156,11 +208,8 @@ def build_walk_index(graph: Graph, params: WalkIndexParams | None = None) -> Wal
     params = params or WalkIndexParams()
     started = time.perf_counter()
     job_description(graph.spark, "sparkgraph walk index: fingerprints")
-    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params(), top_k=False)
-                    .withColumnRenamed("source", "vertex"))
-    kept = keep_top_k(fingerprints.filter(F.col("target") != JUMP).withColumnRenamed("vertex", "source"),
-                      params.fingerprint_size).withColumnRenamed("source", "vertex")
-    fingerprints = kept.unionByName(fingerprints.filter(F.col("target") == JUMP)).persist(StorageLevel.MEMORY_AND_DISK)
+    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params())
+                    .withColumnRenamed("source", "vertex").persist(StorageLevel.MEMORY_AND_DISK))
     degrees = graph.out_degrees()
     transitions = (graph.edges.join(degrees.select(F.col("id").alias("src"), "weighted_out_degree"), "src")
                    .select("src", "dst", (F.col("weight") / F.col("weighted_out_degree")).alias("prob"))
@@ -169,7 +218,8 @@ def build_walk_index(graph: Graph, params: WalkIndexParams | None = None) -> Wal
     rows = fingerprints.count()
     log.info("walk index: %d fingerprint entries for %d vertices in %.1fs", rows, graph.n,
              time.perf_counter() - started)
-    return WalkIndex(fingerprints, transitions, vertices, params, graph.id_type)
+    return WalkIndex(fingerprints, transitions, vertices, params, graph.id_type,
+                     {"fingerprints": rows, "transitions": graph.num_arcs, "vertices": graph.n})
 
 
 def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataFrame:
@@ -178,24 +228,65 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
     Args:
         index: A :class:`WalkIndex` (built or loaded).
         sources: Caller ids (a list or a one-column DataFrame).
-        params: :class:`QueryParams` (rounds, prune, top_k).
+        params: :class:`QueryParams` (rounds, prune, top_k, strategy).
 
     Returns:
         DataFrame ``(source, target, score)`` in the caller's ids, ``top_k`` per source.
 
     Raises:
         UnknownVertexError: a source is not in the index.
+
+    Example:
+        >>> index = WalkIndex.load(spark, "/data/cnr_index")
+        >>> top = query(index, [0, 17, 4242], QueryParams(top_k=10))
     """
     params = params or QueryParams()
-    spark = index.spark
-    alpha = index.params.restart_prob
     started = time.perf_counter()
     ids = ids_of(index.vertices, index.id_type, sources, what="source")
+    strategy = params.strategy
+    if strategy == "auto":
+        strategy = "broadcast" if index.shipped_bytes() <= params.broadcast_max_bytes else "distributed"
+    log.info("walk index query: %s strategy, T=%d, prune=%g", strategy, params.rounds, params.prune)
+    if strategy == "broadcast":
+        scores = _broadcast_query(index, ids, params)
+    else:
+        scores = keep_top_k(_join_query(index, ids, params), params.top_k)
+    result = names_of(index.vertices, scores, "source", "target")
+    log.info("walk index query planned in %.1fs", time.perf_counter() - started)
+    return result
+
+
+def _broadcast_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFrame:
+    """Each task answers its sources with :func:`compose_scores` over the broadcast index."""
+    shipped = index.broadcast_matrices(max(params.broadcast_max_bytes, 1) * 5)
+    dangling = "discard" if index.params.dangling == "source" else "stop"
+    alpha, p = index.params.restart_prob, params
+
+    def answer(batches):
+        transition, fingerprints = shipped.value
+        for batch in batches:
+            ids_batch = np.sort(batch["id"].to_numpy())
+            for lo in range(0, len(ids_batch), p.sources_per_batch):
+                chunk = ids_batch[lo: lo + p.sources_per_batch]
+                row, target, score = compose_scores(chunk, transition, fingerprints, p.rounds, alpha, dangling,
+                                                    p.prune, p.top_k)
+                yield pd.DataFrame({"source": chunk[row], "target": target, "score": score})
+
+    spark = index.spark
+    partitions = max(1, 4 * spark.sparkContext.defaultParallelism)
+    job_description(spark, f"sparkgraph walk index query: {p.rounds} rounds of flow, then fingerprints (broadcast)")
+    return ids.repartitionByRange(partitions, "id").mapInPandas(answer, SCORES_SCHEMA)
+
+
+def _join_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFrame:
+    """Every source's full composed vector ``(source, target, score)`` by joins against the index."""
+    spark = index.spark
+    alpha = index.params.restart_prob
     sinks = index.vertices.filter(F.col("out_degree") == 0).select(F.col("id").alias("vertex"), F.lit(True).alias("sink"))
     flow = ids.select(F.col("id").alias("source"), F.col("id").alias("vertex"), F.lit(1.0).alias("mass"))
     kept, jumps, finish = [], [], []
     for t in range(params.rounds):
-        job_description(spark, f"sparkgraph walk index query: flow round {t}")
+        job_description(spark, f"sparkgraph walk index query: flow round {t} (joins)")
         kept.append(flow.select("source", F.col("vertex").alias("target"), (F.col("mass") * alpha).alias("score")))
         flow = flow.join(F.broadcast(sinks), "vertex", "left").fillna({"sink": False})
         moving = flow.withColumn("mass", F.col("mass") * (1 - alpha))
@@ -220,10 +311,14 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
     jump_parts = [j.select("source", F.col("mass").alias("score")) for j in jumps]
     jump_parts.append(composed.filter(F.col("target") == JUMP).select("source", "score"))
     jump = union_all(jump_parts).groupBy("source").agg(F.sum("score").alias("jump"))
-    scores = (x.join(jump, "source", "left")
-              .select("source", "target", (F.col("score") / (1 - F.coalesce(F.col("jump"), F.lit(0.0)))).alias("score")))
-    result = names_of(index.vertices, keep_top_k(scores, params.top_k), "source", "target")
-    log.info("walk index query planned in %.1fs", time.perf_counter() - started)
-    return result
+    return (x.join(jump, "source", "left")
+            .select("source", "target", (F.col("score") / (1 - F.coalesce(F.col("jump"), F.lit(0.0)))).alias("score")))
 
 
+def _columns(df: DataFrame, *names: str) -> list[np.ndarray]:
+    """Numpy arrays of the named columns, collected through Arrow."""
+    if hasattr(df, "toArrow"):
+        table = df.select(*names).toArrow()
+        return [table.column(name).to_numpy() for name in names]
+    frame = df.select(*names).toPandas()
+    return [frame[name].to_numpy() for name in names]
