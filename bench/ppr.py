@@ -32,7 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sparkgraph import metrics  # noqa: E402
 from sparkgraph.datasets import load_graph, load_local  # noqa: E402
 from sparkgraph.local.ppr import exact_ppr  # noqa: E402
-from sparkgraph.ppr import PPRParams, QueryParams, WalkIndexParams, build_walk_index, fully_ppr, query  # noqa: E402
+from sparkgraph.ppr import (  # noqa: E402
+    PPRParams,
+    QueryParams,
+    WalkIndex,
+    WalkIndexParams,
+    build_walk_index,
+    fully_ppr,
+    query,
+)
 from sparkgraph.session import SessionConfig, get_session  # noqa: E402
 from sparkgraph.udfs.walks import csr_arrays, walk_scores  # noqa: E402
 
@@ -153,26 +161,47 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
                      "omega": 1000, "walk_positions_per_s": one_core})
 
     if name in args.index:
-        index, t_build = timed(lambda: build_walk_index(graph, WalkIndexParams(walks_per_vertex=args.index_walks,
-                                                                               seed=1)))
-        rest = np.setdiff1d(np.arange(local.n), sample_ids)
-        extra = rng.choice(rest, size=min(args.batch - len(sample), len(rest)), replace=False)
-        batch = list(sample) + list(local.names[extra])
-        path = os.path.join(out_dir, f"{name}_queries")
-        _, t_query = timed(lambda: query(index, batch, QueryParams(top_k=100)).write.mode("overwrite").parquet(path))
-        answered = spark.read.parquet(path)
-        check = answered.filter(answered.source.isin([s.item() for s in sample])).toPandas()
-        q_prec, q_l1 = accuracy(check, local, sample, exact)
-        alone = index.fingerprint_scores(list(sample)).toPandas()
-        f_prec, f_l1 = accuracy(alone, local, sample, exact)
-        rows.append({**base, "method": f"walk index build (R={args.index_walks})", "sources": local.n,
-                     "omega": args.index_walks, "seconds": t_build})
-        rows.append({**base, "method": "walk index query batch (T=6)", "sources": len(batch), "omega": args.index_walks,
-                     "seconds": t_query, "precision@10": q_prec, "l1": q_l1})
-        rows.append({**base, "method": "walk index fingerprints alone", "sources": len(sample),
-                     "omega": args.index_walks, "precision@10": f_prec, "l1": f_l1})
+        rows += walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, out_dir, base)
     graph.unpersist()
     return rows
+
+
+def walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, out_dir, base) -> list[dict]:
+    """Build the index, save and reload it, then answer two batches of ``--batch`` sources (the first
+    also collects and broadcasts the index); accuracy of the first batch and of the index alone."""
+    index_path = os.path.join(out_dir, f"{base['graph']}_walk_index")
+    index, t_build = timed(lambda: build_walk_index(graph, WalkIndexParams(walks_per_vertex=args.index_walks,
+                                                                           seed=1)))
+    _, t_save = timed(lambda: index.save(index_path, mode="overwrite"))
+    index.fingerprints.unpersist()
+    loaded = WalkIndex.load(spark, index_path)
+    rest = np.setdiff1d(np.arange(local.n), sample_ids)
+    extra = rng.choice(rest, size=min(2 * (args.batch - len(sample)), len(rest)), replace=False)
+    half = len(extra) // 2
+    batches = [list(sample) + list(local.names[extra[:half]]), list(local.names[extra[half:]])]
+    seconds = []
+    for i, batch in enumerate(batches):
+        path = os.path.join(out_dir, f"{base['graph']}_queries_{i}")
+        _, t_query = timed(lambda b=batch, p=path: query(loaded, b, QueryParams(top_k=100))
+                           .write.mode("overwrite").parquet(p))
+        seconds.append(t_query)
+    answered = spark.read.parquet(os.path.join(out_dir, f"{base['graph']}_queries_0"))
+    check = answered.filter(answered.source.isin([s.item() for s in sample])).toPandas()
+    q_prec, q_l1 = accuracy(check, local, sample, exact)
+    alone = loaded.fingerprint_scores(list(sample)).toPandas()
+    f_prec, f_l1 = accuracy(alone, local, sample, exact)
+    omega = args.index_walks
+    return [
+        {**base, "method": f"walk index build (R={omega})", "sources": local.n, "omega": omega, "seconds": t_build,
+         "rows": index.rows["fingerprints"]},
+        {**base, "method": "walk index save (Parquet)", "sources": local.n, "omega": omega, "seconds": t_save},
+        {**base, "method": "walk index query batch 1 (T=6, loads the index)", "sources": len(batches[0]),
+         "omega": omega, "seconds": seconds[0], "precision@10": q_prec, "l1": q_l1},
+        {**base, "method": "walk index query batch 2 (T=6)", "sources": len(batches[1]), "omega": omega,
+         "seconds": seconds[1]},
+        {**base, "method": "walk index fingerprints alone", "sources": len(sample), "omega": omega,
+         "precision@10": f_prec, "l1": f_l1},
+    ]
 
 
 def print_table(rows: list[dict]) -> None:

@@ -108,3 +108,15 @@ def test_dense_and_sparse_layouts_give_the_same_estimates(dangling, monkeypatch)
     for row in range(4):  # the kept five are the five highest, and the jump share stays
         assert top[row, :30][top[row, :30] > 0].min() >= np.sort(full[row, :30])[-5]
     assert np.array_equal(top[:, 30], full[:, 30])
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_a_batch_without_walkers(layout, monkeypatch):
+    """A source without out-edges under discard: the push settles everything, no walker starts."""
+    if layout == "sparse":
+        monkeypatch.setattr(walks, "DENSE_FLOW_ENTRIES", 0)
+    adj, transition = _small_graph()
+    owner, target, score = walk_scores(np.array([0]), adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
+                                       csr_arrays(adj.indptr, adj.data), 100, 0.15, "visits", "discard", 100,
+                                       np.random.default_rng(0), push_rounds=2, transition=transition, top_k=5)
+    assert sorted(zip(target.tolist(), score.tolist())) == [(0, pytest.approx(0.15)), (30, pytest.approx(0.85))]

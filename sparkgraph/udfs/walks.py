@@ -260,7 +260,8 @@ def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.n
     """
     stride = n + 1
     if kept is not None or dense_fits(groups, n):
-        acc = np.bincount(keys, weights=credit, minlength=groups * stride).reshape(groups, stride)
+        # (astype: bincount of no keys at all returns integers)
+        acc = np.bincount(keys, weights=credit, minlength=groups * stride).astype(np.float64).reshape(groups, stride)
         if kept is not None:
             acc += kept
         row, col, score = rows_top_k(acc[:, :n], top_k)
