@@ -121,7 +121,7 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
                      "all_sources_note": "extrapolated", "precision@10": float(ig_prec),
                      "l1": float(np.mean(np.abs(ig_vectors - exact[: len(peer_ids)]).sum(axis=1)))})
 
-    variants = [("sparkgraph broadcast visits push4 (default)", PPRParams(walks_per_source=w, top_k=100, seed=1))
+    variants = [("sparkgraph broadcast visits push auto (default)", PPRParams(walks_per_source=w, top_k=100, seed=1))
                 for w in args.walks]
     variants += [
         ("sparkgraph broadcast visits push0", PPRParams(top_k=100, push_rounds=0, seed=1)),

@@ -40,7 +40,7 @@ def bernstein_bound(exact: np.ndarray, walks: int, estimator: str, restart_prob:
 def bound_for(exact: np.ndarray, params) -> np.ndarray:
     """The bound for a run with ``params`` (PPRParams), over every entry of ``exact``."""
     return bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size,
-                           params.push_rounds if params.strategy != "distributed" else 0)
+                           params.push_rounds_for(exact.shape[1]) if params.strategy != "distributed" else 0)
 
 
 def dense_rows(frame, names: np.ndarray, sources, n: int, index_of) -> np.ndarray:

@@ -119,4 +119,4 @@ def test_a_batch_without_walkers(layout, monkeypatch):
     owner, target, score = walk_scores(np.array([0]), adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
                                        csr_arrays(adj.indptr, adj.data), 100, 0.15, "visits", "discard", 100,
                                        np.random.default_rng(0), push_rounds=2, transition=transition, top_k=5)
-    assert sorted(zip(target.tolist(), score.tolist())) == [(0, pytest.approx(0.15)), (30, pytest.approx(0.85))]
+    assert sorted(zip(target.tolist(), score.tolist(), strict=True)) == [(0, pytest.approx(0.15)), (30, pytest.approx(0.85))]

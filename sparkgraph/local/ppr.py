@@ -84,7 +84,7 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
     owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), a.indptr.astype(np.int64),
                                        a.indices.astype(np.int64), cum, params.walks_per_source,
                                        params.restart_prob, params.estimator, params.dangling,
-                                       params.max_steps, rng, params.push_rounds)
+                                       params.max_steps, rng, params.push_rounds_for(graph.n))
     return sp.csr_matrix((score, (owner, target)), shape=(len(sources), graph.n))
 
 

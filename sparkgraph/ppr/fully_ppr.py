@@ -24,7 +24,13 @@ from sparkgraph.graph import Graph
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description
-from sparkgraph.udfs.walks import csr_arrays, transition_csr, walk_scores
+from sparkgraph.udfs.walks import (
+    DENSE_FLOW_ENTRIES,
+    DENSE_MAX_VERTICES,
+    csr_arrays,
+    transition_csr,
+    walk_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +102,7 @@ def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = 
 
     if params.push_rounds:
         log.warning("push_rounds=%d applies to the broadcast strategy; the distributed strategy walks plainly",
-                    params.push_rounds)
+                    params.push_rounds)  # (said only when set explicitly; auto pushes only where it can)
     scores = distributed_scores(graph, ids, params)
     return keep_top_k(scores, params.top_k) if top_k else scores
 
@@ -120,13 +126,16 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
               csr_arrays(a.indptr, a.data if graph.weighted else None))
     shipped = spark.sparkContext.broadcast(arrays)
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
-    if params.push_rounds:
+    rounds = params.push_rounds_for(graph.n)
+    if rounds:
         per_chunk = min(per_chunk, params.push_sources_per_batch)
+        if graph.n <= DENSE_MAX_VERTICES:  # a small graph: chunks that fit the dense layout, whose push is fastest
+            per_chunk = min(per_chunk, max(1, DENSE_FLOW_ENTRIES // (graph.n + 1)))
     p = params
 
     def walk_partition(batches):
         indptr, indices, cumweights = shipped.value
-        transition = transition_csr(indptr, indices, cumweights) if p.push_rounds else None
+        transition = transition_csr(indptr, indices, cumweights) if rounds else None
         for batch in batches:
             ids_batch = np.sort(batch["id"].to_numpy())
             for lo in range(0, len(ids_batch), per_chunk):
@@ -134,7 +143,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
                 rng = np.random.default_rng([p.seed, int(chunk[0])])
                 owner, target, score = walk_scores(chunk, indptr, indices, cumweights, p.walks_per_source,
                                                    p.restart_prob, p.estimator, p.dangling, p.max_steps, rng,
-                                                   p.push_rounds, transition, p.top_k if top_k else None)
+                                                   rounds, transition, p.top_k if top_k else None)
                 target = np.where(target == len(indptr) - 1, -1, target)  # the jump share under "discard"
                 yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 

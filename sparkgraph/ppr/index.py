@@ -95,7 +95,7 @@ class QueryParams:
     top_k: int = 100
     strategy: str = "auto"
     broadcast_max_bytes: int = 512 * 1024**2
-    sources_per_batch: int = 64
+    sources_per_batch: int = 256
 
     def __post_init__(self) -> None:
         if self.rounds < 0 or self.top_k < 1 or not 0 <= self.prune < 1:

@@ -40,11 +40,12 @@ def transition_csr(indptr: np.ndarray, indices: np.ndarray, cumweights: np.ndarr
 
 
 DENSE_FLOW_ENTRIES = 4_000_000  # sources x vertices up to which push and tallies use dense arrays (32 MB each)
+DENSE_MAX_VERTICES = 65_536  # on larger graphs a few rounds of flow cover a small part: dense would touch every arc
 
 
 def dense_fits(sources: int, n: int) -> bool:
     """Whether a batch of ``sources`` gets dense ``sources x (n+1)`` flow and tally arrays."""
-    return sources * (n + 1) <= DENSE_FLOW_ENTRIES
+    return n <= DENSE_MAX_VERTICES and sources * (n + 1) <= DENSE_FLOW_ENTRIES
 
 
 def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
@@ -256,7 +257,8 @@ def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.n
     """Sum the credits of each ``(source_index, target)`` key (``source_index * (n+1) + target``).
 
     Batches that :func:`dense_fits` add into a dense ``groups x (n+1)`` array (plus the dense
-    ``kept`` of the push) and take top-k by partition; others sort the keys.
+    ``kept`` of the push); others into a sparse matrix (scipy's COO to CSR conversion sums
+    duplicates with a counting sort by row: ~10x faster than sorting the keys).
     """
     stride = n + 1
     if kept is not None or dense_fits(groups, n):
@@ -264,18 +266,15 @@ def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.n
         acc = np.bincount(keys, weights=credit, minlength=groups * stride).astype(np.float64).reshape(groups, stride)
         if kept is not None:
             acc += kept
-        row, col, score = rows_top_k(acc[:, :n], top_k)
-        jumped = np.flatnonzero(acc[:, n] > 0)  # the pseudo-target n, only under discard
-        return (np.concatenate([row, jumped]), np.concatenate([col, np.full(len(jumped), n)]),
-                np.concatenate([score, acc[jumped, n]]))
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    scores = np.bincount(inverse, weights=credit, minlength=len(uniq))
-    group, item = uniq // stride, uniq % stride
-    if top_k is None:
-        return group, item, scores
-    jump = item == n
-    top = top_k_per_group(group[~jump], item[~jump], scores[~jump], top_k)
-    return tuple(np.concatenate([part, whole[jump]]) for part, whole in zip(top, (group, item, scores), strict=True))
+        jump = acc[:, n]
+    else:
+        acc = sp.csr_matrix((credit, (keys // stride, keys % stride)), shape=(groups, stride))
+        acc.sum_duplicates()
+        jump = acc[:, [n]].toarray().ravel()
+    row, col, score = rows_top_k(acc[:, :n], top_k)
+    jumped = np.flatnonzero(jump > 0)  # the pseudo-target n, only under discard
+    return (np.concatenate([row, jumped]), np.concatenate([col, np.full(len(jumped), n)]),
+            np.concatenate([score, jump[jumped]]))
 
 
 def rows_top_k(scores: np.ndarray | sp.spmatrix, k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
