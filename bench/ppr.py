@@ -173,7 +173,7 @@ def walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, o
     index, t_build = timed(lambda: build_walk_index(graph, WalkIndexParams(walks_per_vertex=args.index_walks,
                                                                            seed=1)))
     _, t_save = timed(lambda: index.save(index_path, mode="overwrite"))
-    index.fingerprints.unpersist()
+    index.unpersist()
     loaded = WalkIndex.load(spark, index_path)
     rest = np.setdiff1d(np.arange(local.n), sample_ids)
     extra = rng.choice(rest, size=min(2 * (args.batch - len(sample)), len(rest)), replace=False)
@@ -190,6 +190,7 @@ def walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, o
     q_prec, q_l1 = accuracy(check, local, sample, exact)
     alone = loaded.fingerprint_scores(list(sample)).toPandas()
     f_prec, f_l1 = accuracy(alone, local, sample, exact)
+    loaded.unpersist()
     omega = args.index_walks
     return [
         {**base, "method": f"walk index build (R={omega})", "sources": local.n, "omega": omega, "seconds": t_build,

@@ -12,7 +12,7 @@ from ppr_bounds import bernstein_bound, bound_for, dense_rows
 
 from sparkgraph import metrics
 from sparkgraph.datasets import graph_options, load_graph, load_local, planted_partition
-from sparkgraph.errors import ParameterError, UnknownVertexError
+from sparkgraph.errors import GraphTooLargeError, ParameterError, UnknownVertexError
 from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
@@ -221,6 +221,13 @@ def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
     assert l1_composed < 0.5 * l1_alone, (l1_composed, l1_alone)
     precision = np.mean([metrics.precision_at_k(composed[i], exact[i], 10) for i in range(len(sources))])
     assert precision >= 0.9
+    # released: an index over the driver budget is refused; within it, it is broadcast again
+    loaded.unpersist()
+    with pytest.raises(GraphTooLargeError, match="collecting the walk index .* use strategy='distributed'"):
+        query(loaded, list(sources[:3]), QueryParams(strategy="broadcast", broadcast_max_bytes=1000))
+    again = dense_rows(query(loaded, list(sources[:3]), QueryParams(top_k=local.n, strategy="broadcast")).toPandas(),
+                       local.names, sources[:3], local.n, local.ids_of)
+    assert np.allclose(again, composed[:3])
 
 
 # ---------------------------------------------------------------------- bad input
@@ -234,3 +241,7 @@ def test_bad_sources_and_parameters(spark, tmp_path):
         PPRParams(estimator="mean")
     with pytest.raises(ParameterError, match="dangling='discard' is not known"):
         WalkIndexParams(dangling="discard")
+    with pytest.raises(ParameterError, match="push_rounds=60 must be in 0..50"):
+        PPRParams(push_rounds=60)
+    with pytest.raises(ParameterError, match="strategy='joins' is not known; use one of auto, broadcast, distributed"):
+        QueryParams(strategy="joins")

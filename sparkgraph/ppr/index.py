@@ -180,6 +180,14 @@ class WalkIndex:
             self._shipped = self.spark.sparkContext.broadcast((transition, fingerprints))
         return self._shipped
 
+    def unpersist(self) -> None:
+        """Drop the cached tables and the broadcast matrices (a later query makes them again)."""
+        for table in (self.fingerprints, self.transitions, self.vertices):
+            table.unpersist()
+        if self._shipped is not None:
+            self._shipped.destroy()
+            self._shipped = None
+
     def fingerprint_scores(self, sources) -> DataFrame:
         """The sources' own fingerprints as PPR estimates ``(source, target, score)`` (the index alone)."""
         ids = ids_of(self.vertices, self.id_type, sources, what="source")
