@@ -41,6 +41,21 @@ display_frame.show()
 
 # COMMAND ----------
 
+# MAGIC %md ## Personalized PageRank: top neighbours from weighted walks, checked against the exact twin
+
+# COMMAND ----------
+
+from sparkgraph.local.ppr import exact_ppr  # noqa: E402
+from sparkgraph.ppr import PPRParams, fully_ppr  # noqa: E402
+
+ppr = fully_ppr(graph, PPRParams(walks_per_source=2000, top_k=5, seed=1), sources=[1, 34]).toPandas()
+print(ppr.sort_values(["source", "score"], ascending=[True, False]))
+exact = exact_ppr(local, local.ids_of([34]))[0]
+best = local.names[exact.argsort()[::-1][:3]].tolist()
+print("exact top 3 of 34:", best, "estimated:", ppr[ppr.source == 34].nlargest(3, "score").target.tolist())
+
+# COMMAND ----------
+
 # MAGIC %md ## Results are written atomically, with a manifest
 
 # COMMAND ----------
