@@ -9,6 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 from ppr_bounds import bernstein_bound, bound_for, dense_rows
+from pyspark.sql import functions as F
 
 from sparkgraph import metrics
 from sparkgraph.datasets import graph_options, load_graph, load_local, planted_partition
@@ -203,7 +204,11 @@ def test_distributed_segments_keep_mass_and_ranking(spark):
 # ---------------------------------------------------------------------- the walk index
 def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
     graph, local = load_graph(spark, "cora"), load_local("cora")
-    index = build_walk_index(graph, WalkIndexParams(walks_per_vertex=200, seed=1))
+    index = build_walk_index(graph, WalkIndexParams(walks_per_vertex=200, fingerprint_size=50, seed=1))
+    sizes = (index.fingerprints.groupBy("vertex")
+             .agg(F.sum((F.col("target") != -1).cast("int")).alias("kept"),
+                  F.sum((F.col("target") == -1).cast("int")).alias("jump")).toPandas())
+    assert len(sizes) == local.n and sizes["kept"].max() == 50 and sizes["jump"].max() <= 1
     index.save(str(tmp_path / "index"))
     loaded = WalkIndex.load(spark, str(tmp_path / "index"))
     sources = sample_sources(local, 30, seed=5)
