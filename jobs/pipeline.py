@@ -8,4 +8,4 @@ import sys
 from sparkgraph.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["run", "stats", *sys.argv[1:]]))
+    sys.exit(main(["run", "pipeline", *sys.argv[1:]]))

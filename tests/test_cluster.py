@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sparkgraph.jobs import JOB_NAMES
 from sparkgraph.packaging import build_zip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,14 @@ def test_spark_submit_runs_a_job_from_the_zip_in_another_directory(tmp_path):
     manifest = json.loads((workdir / "out" / "_manifest.json").read_text())
     assert manifest["inputs"]["karate"] == {"vertices": 34, "edges": 78}
     assert "vertices" in done.stdout and "34" in done.stdout
+
+
+@pytest.mark.parametrize("name", JOB_NAMES)
+def test_each_spark_submit_script_runs_its_own_job(name):
+    done = subprocess.run([sys.executable, str(REPO / "jobs" / f"{name}.py"), "--help"], env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"usage: sparkgraph run {name} ")
 
 
 @pytest.mark.slow
