@@ -11,6 +11,7 @@ from sparkgraph.config import load_config
 from sparkgraph.errors import ConfigError
 from sparkgraph.jobs import get_job
 from sparkgraph.jobs.stats import Config as StatsConfig
+from sparkgraph.ppr import QueryParams, WalkIndex, query
 
 
 def test_precedence_defaults_yaml_flags(tmp_path):
@@ -106,3 +107,24 @@ def test_ppr_job_with_chosen_sources_and_a_bad_one(spark, tmp_path, capsys):
     assert main(["run", "ppr", "--input.dataset", "karate", "--ppr.restart_prob", "0",
                  "--output.path", str(tmp_path / "bad")]) == 2
     assert "restart_prob=0.0 must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_walk_index_and_query_jobs(spark, tmp_path, capsys):
+    index, answers = tmp_path / "index", tmp_path / "answers"
+    assert main(["run", "walk_index", "--config", "conf/walk_index.yaml", "--input.dataset", "karate",
+                 "--index.walks_per_vertex", "300", "--output.path", str(index)]) == 0
+    assert "fingerprint_entries" in capsys.readouterr().out
+    assert main(["run", "ppr_query", "--config", "conf/ppr_query.yaml", "--index.path", str(index),
+                 "--sources.ids", "1,34", "--query.top_k", "3", "--output.path", str(answers)]) == 0
+    # the job is the API's query over the saved index (its accuracy is tested in test_ppr)
+    got = spark.read.parquet(str(answers / "scores")).toPandas().sort_values(["source", "target"])
+    expected = (query(WalkIndex.load(spark, str(index)), [1, 34], QueryParams(top_k=3)).toPandas()
+                .sort_values(["source", "target"]))
+    assert len(got) == 6 and got[["source", "target"]].values.tolist() == expected[["source", "target"]].values.tolist()
+    assert got["score"].to_numpy() == pytest.approx(expected["score"].to_numpy())
+    assert main(["run", "ppr_query", "--index.path", str(index), "--sources.ids", "1,99",
+                 "--output.path", str(tmp_path / "bad")]) == 2
+    assert "source ids not in the graph: [99]" in capsys.readouterr().err
+    assert main(["run", "ppr_query", "--index.path", str(index), "--output.path", str(tmp_path / "bad")]) == 2
+    assert "ppr_query answers chosen sources: set sources.ids or sources.path" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DataType
 
 from sparkgraph.config import to_dict
 from sparkgraph.errors import ConfigError
-from sparkgraph.graph import Graph
 from sparkgraph.io import atomic_output, read_edges
 from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
 from sparkgraph.ppr import PPRParams, fully_ppr
@@ -39,13 +39,16 @@ class Config:
     spark: SessionConfig = field(default_factory=SessionConfig)
 
 
-def read_sources(spark: SparkSession, graph: Graph, config: SourcesConfig) -> list | DataFrame | None:
-    """The configured sources: None (all), a list of ids, or a one-column DataFrame."""
+def read_sources(spark: SparkSession, id_type: DataType, config: SourcesConfig) -> list | DataFrame | None:
+    """The configured sources: None (all), a list of ids, or a one-column DataFrame.
+
+    ``id_type`` is the graph's id type (``graph.id_type``): ids given as text are checked against it.
+    """
     if config.ids and config.path:
         raise ConfigError("set sources.ids or sources.path, not both")
     if config.ids:
         values = [v.strip() for v in config.ids.split(",") if v.strip()]
-        if graph.id_type.simpleString() == "bigint":
+        if id_type.simpleString() == "bigint":
             bad = [v for v in values if not v.lstrip("-").isdigit()]
             if bad:
                 raise ConfigError(f"sources.ids {bad[:5]} are not integers, but the graph's ids are; fix sources.ids")
@@ -66,7 +69,7 @@ def run(spark: SparkSession, config: Config) -> dict:
             graph, label = read_input_graph(spark, config.input, config.graph)
             out.record_input(label, vertices=graph.n, edges=graph.m)
         with out.phase("ppr"):
-            sources = read_sources(spark, graph, config.sources)
+            sources = read_sources(spark, graph.id_type, config.sources)
             rows = out.write_table("scores", fully_ppr(graph, config.ppr, sources=sources))
     return {"input": label, "output": config.output.path, "vertices": graph.n, "edges": graph.m,
             "sources": "all" if sources is None else (len(sources) if isinstance(sources, list) else "from file"),
