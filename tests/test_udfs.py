@@ -12,6 +12,7 @@ from sparkgraph.udfs.walks import (
     csr_arrays,
     next_hops,
     push_flow,
+    start_walkers,
     top_k_per_group,
     transition_csr,
     walk_scores,
@@ -120,3 +121,22 @@ def test_a_batch_without_walkers(layout, monkeypatch):
                                        csr_arrays(adj.indptr, adj.data), 100, 0.15, "visits", "discard", 100,
                                        np.random.default_rng(0), push_rounds=2, transition=transition, top_k=5)
     assert sorted(zip(target.tolist(), score.tolist(), strict=True)) == [(0, pytest.approx(0.15)), (30, pytest.approx(0.85))]
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_walkers_start_by_systematic_sampling(layout):
+    """Systematic sampling gives each residual entry of share p either floor(ωp) or ceil(ωp) walkers
+    (exactly, up to rounding at a boundary), and every walker carries its row's mass / ω."""
+    rng = np.random.default_rng(4)
+    residual = ((rng.random((64, 300)) < 0.3) * rng.random((64, 300)) * 1e-2).astype(np.float32)
+    residual[5] = 0  # a row without residual starts no walker
+    walks = 1000
+    start = residual if layout == "dense" else sp.csr_matrix(residual)
+    owner, position, scale = start_walkers(start, walks, np.random.default_rng(1))
+    counts = np.zeros(residual.shape)
+    np.add.at(counts, (owner, position), 1)
+    mass = residual.sum(axis=1, dtype=np.float64)
+    expected = walks * residual / np.where(mass > 0, mass, 1)[:, None]
+    assert np.all(counts >= np.floor(expected) - 1) and np.all(counts <= np.ceil(expected) + 1)
+    assert np.all(counts[residual == 0] == 0) and counts[5].sum() == 0
+    assert np.allclose(scale, mass / walks)

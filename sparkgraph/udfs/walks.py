@@ -126,7 +126,7 @@ def _settle_sinks(nxt: np.ndarray, kept: np.ndarray, stuck: np.ndarray, sinks: n
         kept[:, n] += stuck.sum(axis=1)
 
 
-def _start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, rng: np.random.Generator
+def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``walks`` walkers per row spread over the row's residual by systematic sampling.
 
@@ -152,14 +152,15 @@ def _start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, rng: np.ran
 
 def _start_walkers_dense(residual: np.ndarray, walks: int, rng: np.random.Generator
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_start_walkers` for a dense residual: one searchsorted over all rows at once.
+    """:func:`start_walkers` for a dense residual: one searchsorted over all rows at once.
 
-    Row i's normalised running sum is shifted to [i, i+1], so the rows form one increasing array.
+    Row i's normalised running sum is shifted to [i, i+1], so the rows form one increasing array
+    (in float64: float32 spacing near 256 is 3e-5, coarser than many entries' share of a row).
     """
-    mass = residual.sum(axis=1)
+    mass = residual.sum(axis=1, dtype=np.float64)
     live = np.flatnonzero(mass > 0)
     n = residual.shape[1]
-    cum = np.cumsum(residual[live], axis=1) / mass[live, None] + np.arange(len(live))[:, None]
+    cum = np.cumsum(residual[live], axis=1, dtype=np.float64) / mass[live, None] + np.arange(len(live))[:, None]
     ticks = (np.arange(walks)[None, :] + rng.random(len(live))[:, None]) / walks + np.arange(len(live))[:, None]
     picks = np.searchsorted(cum.ravel(), ticks.ravel(), side="right")
     row = np.repeat(np.arange(len(live)), walks)
@@ -212,7 +213,7 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
             keys.append(coo.row.astype(np.int64) * stride + coo.col)
             credit.append(coo.data)
             kept = None
-        owner, pos, scale = _start_walkers(residual, walks_per_source, rng)
+        owner, pos, scale = start_walkers(residual, walks_per_source, rng)
     else:
         owner = np.repeat(np.arange(len(sources), dtype=np.int64), walks_per_source)
         pos = np.repeat(sources, walks_per_source)
