@@ -12,7 +12,7 @@ import tempfile
 
 from sparkgraph import Graph, get_session
 from sparkgraph.datasets import load_edges, load_local
-from sparkgraph.io import atomic_output, read_manifest
+from sparkgraph.output import atomic_output, read_manifest
 
 spark = get_session()  # the notebook's `spark` when there is one
 

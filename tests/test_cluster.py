@@ -41,7 +41,8 @@ def test_spark_submit_runs_a_job_from_the_zip_in_another_directory(tmp_path):
     log = done.stdout + done.stderr  # spark-submit merges the Python driver's stderr into stdout
     assert f"from {zip_path}/sparkgraph" in log
     assert "built Spark session master=local[1]" in log
-    manifest = json.loads((workdir / "out" / "_manifest.json").read_text())
+    assert "shuffle_partitions=200" in log  # Spark's own default: nothing sized from the driver's cores
+    manifest = json.loads((workdir / "out" / "manifest.json").read_text())
     assert manifest["inputs"]["karate"] == {"vertices": 34, "edges": 78}
     assert "vertices" in done.stdout and "34" in done.stdout
 
@@ -63,7 +64,7 @@ def test_jobs_run_on_a_local_cluster_with_separate_executors(tmp_path):
     done = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "master=local-cluster[2,1,1024]" in done.stderr
-    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"]["cora"] == {"vertices": 2708, "edges": 5429}
     assert manifest["outputs"]["degree_distribution"]["rows"] > 0
 

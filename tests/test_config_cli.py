@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import pytest
+from conftest import assert_no_output
 
 from sparkgraph.cli import main
 from sparkgraph.config import load_config
 from sparkgraph.errors import ConfigError
 from sparkgraph.jobs import get_job
 from sparkgraph.jobs.stats import Config as StatsConfig
+from sparkgraph.output import RUNS, read_manifest, read_output
 from sparkgraph.ppr import QueryParams, WalkIndex, query
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_precedence_defaults_yaml_flags(tmp_path):
@@ -63,7 +67,7 @@ def test_stats_job_runs_and_bad_input_exits_non_zero(spark, tmp_path, capsys):
     out = tmp_path / "stats"
     assert main(["run", "stats", "--input.dataset", "karate", "--output.path", str(out)]) == 0
     assert "vertices" in capsys.readouterr().out
-    assert spark.read.parquet(str(out / "facts")).first()["edges"] == 78
+    assert read_output(spark, str(out), "facts").first()["edges"] == 78
     # the same output again without overwrite: refused, one line
     assert main(["run", "stats", "--input.dataset", "karate", "--output.path", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -73,23 +77,25 @@ def test_stats_job_runs_and_bad_input_exits_non_zero(spark, tmp_path, capsys):
     bad.write_text("1\t2\t1.0\n2\t3\t-4\n")
     assert main(["run", "stats", "--input.path", str(bad), "--output.path", str(tmp_path / "x")]) == 2
     assert "negative weight" in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
+    assert_no_output(spark, tmp_path / "x")
     assert main(["run", "stats", "--set", "graph.self_loop=drop"]) == 2
     assert "did you mean 'graph.self_loops'" in capsys.readouterr().err
 
 
+@pytest.mark.connect
 def test_pipeline_job_writes_results_and_report(spark, tmp_path):
     out = tmp_path / "pipeline"
-    assert main(["run", "pipeline", "--config", "conf/pipeline.yaml", "--input.dataset", "karate",
+    assert main(["run", "pipeline", "--config", str(REPO / "conf" / "pipeline.yaml"), "--input.dataset", "karate",
                  "--output.path", str(out)]) == 0
-    files = set(os.listdir(out))
-    assert {"_manifest.json", "facts", "degree_distribution", "degree_distribution.png", "report.md", "ppr"} <= files
-    assert (out / "degree_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report = (out / "report.md").read_text()
+    manifest = read_manifest(spark, str(out))
+    assert {"facts", "degree_distribution", "degree_distribution.png", "report.md", "ppr"} <= set(manifest["outputs"])
+    run = out / RUNS / manifest["run"]
+    assert (run / "degree_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (run / "report.md").read_text()
     assert "| vertices | 34 |" in report and "![degree distribution](degree_distribution.png)" in report
-    dist = spark.read.parquet(str(out / "degree_distribution")).toPandas()
+    dist = read_output(spark, str(out), "degree_distribution").toPandas()
     assert dist["vertices"].sum() == 34  # undirected: one out-degree row per vertex
-    ppr = spark.read.parquet(str(out / "ppr")).toPandas()
+    ppr = read_output(spark, str(out), "ppr").toPandas()
     assert ppr.groupby("source").size().eq(10).all() and ppr["source"].nunique() == 34
     assert "Checked against exact power iteration" in report and "precision@10" in report
 
@@ -98,17 +104,18 @@ def test_ppr_job_with_chosen_sources_and_a_bad_one(spark, tmp_path, capsys):
     out = tmp_path / "ppr"
     assert main(["run", "ppr", "--config", "conf/ppr.yaml", "--input.dataset", "karate", "--sources.ids", "1,34",
                  "--ppr.top_k", "5", "--ppr.walks_per_source", "500", "--output.path", str(out)]) == 0
-    scores = spark.read.parquet(str(out / "scores")).toPandas()
+    scores = read_output(spark, str(out), "scores").toPandas()
     assert sorted(scores["source"].unique()) == [1, 34] and len(scores) == 10
     assert main(["run", "ppr", "--input.dataset", "karate", "--sources.ids", "1,77",
                  "--output.path", str(tmp_path / "bad")]) == 2
     assert "source ids not in the graph: [77]" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()
+    assert_no_output(spark, tmp_path / "bad")
     assert main(["run", "ppr", "--input.dataset", "karate", "--ppr.restart_prob", "0",
                  "--output.path", str(tmp_path / "bad")]) == 2
     assert "restart_prob=0.0 must be in (0, 1)" in capsys.readouterr().err
 
 
+@pytest.mark.connect
 def test_walk_index_and_query_jobs(spark, tmp_path, capsys):
     index, answers = tmp_path / "index", tmp_path / "answers"
     assert main(["run", "walk_index", "--config", "conf/walk_index.yaml", "--input.dataset", "karate",
@@ -117,7 +124,7 @@ def test_walk_index_and_query_jobs(spark, tmp_path, capsys):
     assert main(["run", "ppr_query", "--config", "conf/ppr_query.yaml", "--index.path", str(index),
                  "--sources.ids", "1,34", "--query.top_k", "3", "--output.path", str(answers)]) == 0
     # the job is the API's query over the saved index (its accuracy is tested in test_ppr)
-    got = spark.read.parquet(str(answers / "scores")).toPandas().sort_values(["source", "target"])
+    got = read_output(spark, str(answers), "scores").toPandas().sort_values(["source", "target"])
     expected = (query(WalkIndex.load(spark, str(index)), [1, 34], QueryParams(top_k=3)).toPandas()
                 .sort_values(["source", "target"]))
     assert len(got) == 6 and got[["source", "target"]].values.tolist() == expected[["source", "target"]].values.tolist()
@@ -127,4 +134,4 @@ def test_walk_index_and_query_jobs(spark, tmp_path, capsys):
     assert "source ids not in the graph: [99]" in capsys.readouterr().err
     assert main(["run", "ppr_query", "--index.path", str(index), "--output.path", str(tmp_path / "bad")]) == 2
     assert "ppr_query answers chosen sources: set sources.ids or sources.path" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()
+    assert_no_output(spark, tmp_path / "bad")

@@ -57,7 +57,7 @@ class OutputConfig:
     """Where results go.
 
     Attributes:
-        path: Output directory (local path or URI); written atomically with a _manifest.json.
+        path: Output folder (a URI, or a path on the cluster's default file system); committed by its manifest.json.
         mode: error (refuse an existing output) or overwrite (replace it once the new one is complete).
     """
 

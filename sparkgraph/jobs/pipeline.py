@@ -12,11 +12,11 @@ from pyspark.sql import functions as F
 from sparkgraph import metrics
 from sparkgraph.config import to_dict
 from sparkgraph.errors import GraphTooLargeError
-from sparkgraph.io import atomic_output
 from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
 from sparkgraph.jobs.stats import degree_distribution
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr
+from sparkgraph.output import atomic_output
 from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.report import degree_plot_png, markdown_table, pipeline_report
 from sparkgraph.session import SessionConfig
@@ -66,7 +66,7 @@ def run(spark: SparkSession, config: Config) -> dict:
             scores.unpersist()
         stages = [{"stage": k, "seconds": v} for k, v in out.manifest["phases"].items()]
         out.write_text("report.md", pipeline_report(label, facts, stages, "degree_distribution.png", sections))
-    return {"input": label, "output": config.output.path, "report": f"{config.output.path}/report.md",
+    return {"input": label, "output": config.output.path, "report": out.uri("report.md"),
             **facts, "stages": {s["stage"]: s["seconds"] for s in stages}}
 
 

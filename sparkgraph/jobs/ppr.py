@@ -10,8 +10,10 @@ from pyspark.sql.types import DataType
 
 from sparkgraph.config import to_dict
 from sparkgraph.errors import ConfigError
-from sparkgraph.io import atomic_output, read_edges
+from sparkgraph.fs import qualify
+from sparkgraph.io import read_edges
 from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
+from sparkgraph.output import atomic_output
 from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.session import SessionConfig
 
@@ -56,7 +58,7 @@ def read_sources(spark: SparkSession, id_type: DataType, config: SourcesConfig) 
         return values
     if config.path:
         if config.path.endswith((".txt", ".tsv", ".csv", ".txt.gz")):
-            return spark.read.text(config.path).select(F.trim("value").alias("id")).filter("id != ''")
+            return spark.read.text(qualify(spark, config.path)).select(F.trim("value").alias("id")).filter("id != ''")
         table = read_edges(spark, config.path)
         return table.select(F.col(table.columns[0]).alias("id"))
     return None

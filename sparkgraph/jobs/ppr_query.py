@@ -8,9 +8,9 @@ from pyspark.sql import SparkSession
 
 from sparkgraph.config import to_dict
 from sparkgraph.errors import ConfigError
-from sparkgraph.io import atomic_output
 from sparkgraph.jobs.common import OutputConfig, format_facts
 from sparkgraph.jobs.ppr import SourcesConfig, read_sources
+from sparkgraph.output import atomic_output
 from sparkgraph.ppr import QueryParams, WalkIndex, query
 from sparkgraph.session import SessionConfig
 

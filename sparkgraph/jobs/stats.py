@@ -9,8 +9,8 @@ from pyspark.sql import functions as F
 
 from sparkgraph.config import to_dict
 from sparkgraph.graph import Graph, union_all
-from sparkgraph.io import atomic_output
 from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
+from sparkgraph.output import atomic_output
 from sparkgraph.session import SessionConfig
 
 

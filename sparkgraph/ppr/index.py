@@ -32,10 +32,11 @@ from pyspark.sql import types as T
 
 from sparkgraph.errors import GraphTooLargeError, ParameterError
 from sparkgraph.graph import Graph, ids_of, names_of, union_all
-from sparkgraph.io import atomic_output, read_manifest, resolve_path
+from sparkgraph.output import atomic_output, read_manifest, read_output
 from sparkgraph.ppr.fully_ppr import SCORES_SCHEMA, dense_scores, keep_top_k
 from sparkgraph.ppr.params import DANGLING, STRATEGIES, PPRParams
-from sparkgraph.session import job_description
+from sparkgraph.session import job_description, parallelism, truncate_lineage
+from sparkgraph.shipping import Shipment, map_with_matrices, ship_matrix
 from sparkgraph.udfs.compose import compose_scores
 
 log = logging.getLogger(__name__)
@@ -118,22 +119,32 @@ class WalkIndex:
     """
 
     def __init__(self, fingerprints: DataFrame, transitions: DataFrame, vertices: DataFrame,
-                 params: WalkIndexParams, id_type: T.DataType, rows: dict[str, int]):
+                 params: WalkIndexParams, id_type: T.DataType, rows: dict[str, int],
+                 stored: list[Shipment] | None = None):
         self.fingerprints, self.transitions, self.vertices = fingerprints, transitions, vertices
         self.params, self.id_type, self.rows = params, id_type, rows
-        self._shipped = None  # the broadcast matrices, made once per index object
+        self._stored = stored  # the shipped matrices as saved with the index (loaded indexes)
+        self._shipped: list[Shipment] | None = None  # the shipped matrices, cached once per index object
 
     @property
     def spark(self) -> SparkSession:
         return self.fingerprints.sparkSession
 
     def save(self, path: str, mode: str = "error") -> None:
-        """Write the index as Parquet under ``path`` (atomically, with a manifest)."""
+        """Write the index as Parquet under ``path`` (atomically, with a manifest).
+
+        Besides the three tables, the transition and fingerprint matrices are saved as the chunks
+        the broadcast query ships (about 8 bytes per entry), so a loaded index answers its first
+        query without cutting them again.
+        """
+        shipped = self._shipped or self._stored or self._cut_matrices()
         with atomic_output(self.spark, path, mode, job="walk_index", params=asdict(self.params),
                            seed=self.params.seed) as out:
             out.write_table("fingerprints", self.fingerprints)
             out.write_table("transitions", self.transitions)
             out.write_table("vertices", self.vertices)
+            out.write_table("shipped", union_all([shipment.chunks for shipment in shipped]))
+            out.manifest["shipments"] = [shipment.describe() for shipment in shipped]
 
     @classmethod
     def load(cls, spark: SparkSession, path: str) -> WalkIndex:
@@ -141,52 +152,57 @@ class WalkIndex:
         manifest = read_manifest(spark, path)
         if manifest.get("job") != "walk_index":
             raise ParameterError(f"{path!r} holds a {manifest.get('job')!r} output, not a walk index")
-        uri = resolve_path(path).rstrip("/")
         names = ("fingerprints", "transitions", "vertices")
-        tables = {name: spark.read.parquet(f"{uri}/{name}") for name in names}
+        tables = {name: read_output(spark, path, name, manifest) for name in names}
         id_type = tables["vertices"].schema["name"].dataType
         rows = {name: manifest["outputs"][name]["rows"] for name in names}
+        stored = None
+        if "shipped" in manifest["outputs"]:
+            chunks = read_output(spark, path, "shipped", manifest)
+            stored = [Shipment.stored(chunks, description, f"{manifest['run']}:{description['name']}")
+                      for description in manifest["shipments"]]
         return cls(tables["fingerprints"], tables["transitions"], tables["vertices"],
-                   WalkIndexParams(**manifest["parameters"]), id_type, rows)
+                   WalkIndexParams(**manifest["parameters"]), id_type, rows, stored)
 
     def shipped_bytes(self) -> int:
-        """Bytes the broadcast query ships to each executor: int32 column and float32 value per
-        transition and fingerprint entry, and int32 row pointers."""
+        """Bytes the broadcast query ships to each task: an int32 column and a float32 value per
+        transition and fingerprint entry, and an int32 row length per vertex and matrix."""
         return 8 * (self.rows["fingerprints"] + self.rows["transitions"]) + 8 * (self.rows["vertices"] + 1)
 
-    def broadcast_matrices(self, max_bytes: int):
-        """Broadcast of ``(transition, fingerprints)`` as scipy CSR matrices (made once per index).
-
-        ``transition`` is n x n; ``fingerprints`` n x (n+1), column n holding the jump share.
+    def shipments(self, max_bytes: int) -> list[Shipment]:
+        """The transition (n x n) and fingerprint (n x (n+1), column n the jump share) matrices as
+        chunks for :func:`~sparkgraph.shipping.map_with_matrices`, made and cached once per index.
 
         Raises:
-            GraphTooLargeError: Collecting the index would take more than ``max_bytes`` on the driver
-                (about 40 bytes per entry while collecting).
+            GraphTooLargeError: They would ship more than ``max_bytes`` to each task.
         """
+        if self.shipped_bytes() > max_bytes:
+            raise GraphTooLargeError(
+                f"the walk index ships {self.shipped_bytes() / 2**30:.2f} GiB to every task, over the "
+                f"{max_bytes / 2**30:.2f} GiB budget; raise broadcast_max_bytes or use strategy='distributed'")
         if self._shipped is None:
-            entries = self.rows["fingerprints"] + self.rows["transitions"]
-            if 40 * entries > max_bytes:
-                raise GraphTooLargeError(
-                    f"collecting the walk index ({entries} entries) needs about {40 * entries / 2**30:.1f} GiB on "
-                    f"the driver, over the {max_bytes / 2**30:.1f} GiB budget; raise broadcast_max_bytes (and "
-                    f"spark.driver.memory) or use strategy='distributed'")
-            n = self.rows["vertices"]
-            job_description(self.spark, "sparkgraph walk index query: collect the index for broadcast")
-            src, dst, prob = _columns(self.transitions, "src", "dst", "prob")
-            transition = sp.csr_matrix((prob.astype(np.float32), (src, dst)), shape=(n, n))
-            vertex, target, score = _columns(self.fingerprints, "vertex", "target", "score")
-            fingerprints = sp.csr_matrix((score.astype(np.float32), (vertex, np.where(target == JUMP, n, target))),
-                                         shape=(n, n + 1))
-            self._shipped = self.spark.sparkContext.broadcast((transition, fingerprints))
+            job_description(self.spark, "sparkgraph walk index query: ship the index to the executors")
+            self._shipped = [shipment.persist() for shipment in (self._stored or self._cut_matrices())]
         return self._shipped
 
+    def _cut_matrices(self) -> list[Shipment]:
+        """The transition and fingerprint matrices cut into chunks (lazily, on the executors)."""
+        n = self.rows["vertices"]
+        transition = ship_matrix(self.transitions, "transition", n, n, self.rows["transitions"], row="src",
+                                 col="dst", value="prob", value_dtype="float32")
+        target = F.when(F.col("target") == JUMP, n).otherwise(F.col("target")).alias("target")
+        fingerprints = ship_matrix(self.fingerprints.select("vertex", target, "score"), "fingerprints", n, n + 1,
+                                   self.rows["fingerprints"], row="vertex", col="target", value="score",
+                                   value_dtype="float32")
+        return [transition, fingerprints]
+
     def unpersist(self) -> None:
-        """Drop the cached tables and the broadcast matrices (a later query makes them again)."""
+        """Drop the cached tables and the shipped matrices (a later query makes them again)."""
         for table in (self.fingerprints, self.transitions, self.vertices):
             table.unpersist()
-        if self._shipped is not None:
-            self._shipped.destroy()
-            self._shipped = None
+        for shipment in self._shipped or []:
+            shipment.unpersist()
+        self._shipped = None
 
     def fingerprint_scores(self, sources) -> DataFrame:
         """The sources' own fingerprints as PPR estimates ``(source, target, score)`` (the index alone)."""
@@ -265,25 +281,28 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
 
 
 def _broadcast_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFrame:
-    """Each task answers its sources with :func:`compose_scores` over the broadcast index."""
-    shipped = index.broadcast_matrices(max(params.broadcast_max_bytes, 1) * 5)
+    """Each task answers its sources with :func:`compose_scores` over the index shipped to it."""
+    shipments = index.shipments(max(params.broadcast_max_bytes, 1) * 5)
+    n = index.rows["vertices"]
     dangling = "discard" if index.params.dangling == "source" else "stop"
     alpha, p = index.params.restart_prob, params
 
-    def answer(batches):
-        transition, fingerprints = shipped.value
-        for batch in batches:
-            ids_batch = np.sort(batch["id"].to_numpy())
-            for lo in range(0, len(ids_batch), p.sources_per_batch):
-                chunk = ids_batch[lo: lo + p.sources_per_batch]
-                row, target, score = compose_scores(chunk, transition, fingerprints, p.rounds, alpha, dangling,
-                                                    p.prune, p.top_k)
-                yield pd.DataFrame({"source": chunk[row], "target": target, "score": score})
+    def build(matrices):
+        index_type = np.int32 if n < 2**31 and max(len(m[1]) for m in matrices.values()) < 2**31 else np.int64
+        return tuple(sp.csr_matrix((values, cols.astype(index_type), indptr.astype(index_type)), shape=(n, width))
+                     for (indptr, cols, values), width in ((matrices["transition"], n), (matrices["fingerprints"], n + 1)))
 
-    spark = index.spark
-    partitions = max(1, 4 * spark.sparkContext.defaultParallelism)
-    job_description(spark, f"sparkgraph walk index query: {p.rounds} rounds of flow, then fingerprints (broadcast)")
-    return ids.repartitionByRange(partitions, "id").mapInPandas(answer, SCORES_SCHEMA)
+    def answer(ids_batch, built):
+        transition, fingerprints = built
+        for lo in range(0, len(ids_batch), p.sources_per_batch):
+            chunk = ids_batch[lo: lo + p.sources_per_batch]
+            row, target, score = compose_scores(chunk, transition, fingerprints, p.rounds, alpha, dangling,
+                                                p.prune, p.top_k)
+            yield pd.DataFrame({"source": chunk[row], "target": target, "score": score})
+
+    job_description(index.spark, f"sparkgraph walk index query: {p.rounds} rounds of flow, then fingerprints (broadcast)")
+    # two tasks per core: each task receives the whole index, so fewer, larger tasks than for walks
+    return map_with_matrices(ids, "id", shipments, 2 * parallelism(index.spark), build, answer, SCORES_SCHEMA)
 
 
 def _join_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFrame:
@@ -309,7 +328,7 @@ def _join_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFr
             spread = spread.unionByName(stuck)
         flow = spread.groupBy("source", "vertex").agg(F.sum("mass").alias("mass"))
         finish.append(flow.filter(F.col("mass") < params.prune))
-        flow = flow.filter(F.col("mass") >= params.prune).localCheckpoint()
+        flow = truncate_lineage(flow.filter(F.col("mass") >= params.prune))
     finish.append(flow)
     residual = union_all(finish)
     composed = (residual.join(index.fingerprints, "vertex")
@@ -321,12 +340,3 @@ def _join_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFr
     jump = union_all(jump_parts).groupBy("source").agg(F.sum("score").alias("jump"))
     return (x.join(jump, "source", "left")
             .select("source", "target", (F.col("score") / (1 - F.coalesce(F.col("jump"), F.lit(0.0)))).alias("score")))
-
-
-def _columns(df: DataFrame, *names: str) -> list[np.ndarray]:
-    """Numpy arrays of the named columns, collected through Arrow."""
-    if hasattr(df, "toArrow"):
-        table = df.select(*names).toArrow()
-        return [table.column(name).to_numpy() for name in names]
-    frame = df.select(*names).toPandas()
-    return [frame[name].to_numpy() for name in names]
