@@ -41,7 +41,7 @@ from sparkgraph.ppr import (  # noqa: E402
     fully_ppr,
     query,
 )
-from sparkgraph.session import SessionConfig, get_session  # noqa: E402
+from sparkgraph.session import SessionConfig, get_session, parallelism  # noqa: E402
 from sparkgraph.udfs.walks import csr_arrays, walk_scores  # noqa: E402
 
 log = logging.getLogger("bench.ppr")
@@ -154,7 +154,7 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
         rows.append({**base, "method": "sparkgraph ALL sources top-100 (written)", "sources": local.n,
                      "omega": params.walks_per_source, "seconds": seconds, "rows": total,
                      "precision@10": precision, "l1": l1, "walk_positions_per_s": positions / seconds,
-                     "walk_positions_per_s_per_core": positions / seconds / spark.sparkContext.defaultParallelism,
+                     "walk_positions_per_s_per_core": positions / seconds / parallelism(spark),
                      "speedup_vs_scipy_all": t_exact * local.n / len(sample) / seconds})
         one_core = numpy_one_core(local, sample_ids[: max(1, len(sample_ids) // 2)], 1000)
         rows.append({**base, "method": "numpy walk loop, one core (physical reference)", "sources": len(sample_ids) // 2,

@@ -133,6 +133,7 @@ def test_cond_mat_real_weights(spark, shared_data):
     assert stats["precision"] >= 0.9
 
 
+@pytest.mark.connect
 def test_generated_planted_partition_graph(spark):
     edges, _ = planted_partition(spark, 1500, 5, 0.03, 0.002, seed=11, slices=2)
     graph = Graph.from_edges(edges, directed=False)
@@ -188,6 +189,25 @@ def test_distributed_strategy_agrees_with_exact_and_broadcast(spark):
     assert np.all(np.abs(runs["distributed"]["estimate"] - runs["broadcast"]["estimate"]) <= bound)
 
 
+@pytest.mark.connect
+def test_distributed_strategy_equals_its_truncated_expectation(spark):
+    """Walks cut after 8 steps (a few Spark rounds, so both lanes run it): the visit estimator's
+    expectation is then the PPR series cut after 8 terms, Σ_{t<=8} α(1-α)^t e_s P^t, computed here densely."""
+    graph, local = load_graph(spark, "karate"), load_local("karate")
+    sources = np.array([1, 34])
+    params = PPRParams(walks_per_source=2000, top_k=local.n, strategy="distributed", max_steps=8, seed=5)
+    estimate = dense_rows(fully_ppr(graph, params, sources=list(sources)).toPandas(), local.names, sources, local.n,
+                          local.ids_of)
+    adjacency = local.adjacency.toarray()
+    transition = adjacency / adjacency.sum(axis=1, keepdims=True)  # karate has no vertex without edges
+    alpha, state = params.restart_prob, np.eye(local.n)[local.ids_of(sources)]
+    expected = np.zeros_like(state)
+    for t in range(params.max_steps + 1):
+        expected += alpha * (1 - alpha) ** t * state
+        state = state @ transition
+    assert np.all(np.abs(estimate - expected) <= bound_for(expected, params))
+
+
 def test_distributed_segments_keep_mass_and_ranking(spark):
     """Opt-in segments: fewer rounds; estimates stay unbiased (mass ~1 per source, sources rank first)."""
     graph, local = load_graph(spark, "lesmis"), load_local("lesmis")
@@ -202,6 +222,7 @@ def test_distributed_segments_keep_mass_and_ranking(spark):
 
 
 # ---------------------------------------------------------------------- the walk index
+@pytest.mark.connect
 def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
     graph, local = load_graph(spark, "cora"), load_local("cora")
     index = build_walk_index(graph, WalkIndexParams(walks_per_vertex=200, fingerprint_size=50, seed=1))
@@ -228,7 +249,7 @@ def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
     assert precision >= 0.9
     # released: an index over the driver budget is refused; within it, it is broadcast again
     loaded.unpersist()
-    with pytest.raises(GraphTooLargeError, match="collecting the walk index .* use strategy='distributed'"):
+    with pytest.raises(GraphTooLargeError, match="ships .* to every task, over the .* use strategy='distributed'"):
         query(loaded, list(sources[:3]), QueryParams(strategy="broadcast", broadcast_max_bytes=1000))
     again = dense_rows(query(loaded, list(sources[:3]), QueryParams(top_k=local.n, strategy="broadcast")).toPandas(),
                        local.names, sources[:3], local.n, local.ids_of)
@@ -236,6 +257,7 @@ def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
 
 
 # ---------------------------------------------------------------------- bad input
+@pytest.mark.connect
 def test_bad_sources_and_parameters(spark, tmp_path):
     graph = load_graph(spark, "karate")
     with pytest.raises(UnknownVertexError, match=r"source ids not in the graph: \[99\]"):

@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
-from sparkgraph.session import job_description
+from sparkgraph.session import job_description, truncate_lineage
 from sparkgraph.udfs.alias import alias_table
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class Segments:
         for r in range(params.segment_length):
             c, walkers = engine.step(walkers, r, last=False, stop_at_sinks=True)
             credits.append(c)
-            walkers = walkers.coalesce(parts).localCheckpoint()
+            walkers = truncate_lineage(walkers.coalesce(parts))
         def keyed(df: DataFrame) -> DataFrame:
             return df.withColumn("seg", F.col("walker") % k).withColumn("cur", F.col("source"))
 
@@ -242,16 +242,16 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataF
             credits = _sum_credits(credits)
             batch_credits = credits if batch_credits is None else batch_credits.unionByName(credits)
             # a union adds up its inputs' partitions: coalesce, then truncate lineage, every round
-            walkers = walkers.coalesce(parts).localCheckpoint()
+            walkers = truncate_lineage(walkers.coalesce(parts))
             alive = walkers.count()
             log.info("round %d: %d walks moving", r, alive)
             rounds += 1
             if r % 8 == 7 or alive == 0:
-                batch_credits = _sum_credits(batch_credits).localCheckpoint()
+                batch_credits = truncate_lineage(_sum_credits(batch_credits))
             if alive == 0:
                 break
         log.info("walk batch %d..%d done after %d rounds", first, first + width, r + 1)
-        total = batch_credits if total is None else _sum_credits(total.unionByName(batch_credits)).localCheckpoint()
+        total = batch_credits if total is None else truncate_lineage(_sum_credits(total.unionByName(batch_credits)))
     arcs.unpersist()
     sources.unpersist()
     if jumps is not None:

@@ -2,8 +2,9 @@
 
 One function, two strategies:
 
-* **broadcast** — the CSR adjacency is shipped once to every executor; each task walks its
-  share of sources entirely in numpy (:mod:`sparkgraph.udfs.walks`), no shuffle per step.
+* **broadcast** — the CSR adjacency reaches every task (as chunks under a SQL broadcast,
+  :mod:`sparkgraph.shipping`, which also works over Spark Connect); each task walks its share
+  of sources entirely in numpy (:mod:`sparkgraph.udfs.walks`), no shuffle per step.
 * **distributed** — walks advance by joins against the adjacency partitioned by vertex
   (:mod:`sparkgraph.ppr.distributed`), for graphs whose adjacency does not fit a task.
 
@@ -21,9 +22,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from sparkgraph.graph import Graph
-from sparkgraph.local.graph import LocalGraph
 from sparkgraph.ppr.params import PPRParams
-from sparkgraph.session import job_description
+from sparkgraph.session import job_description, parallelism
+from sparkgraph.shipping import map_with_matrices, ship_matrix
 from sparkgraph.udfs.walks import (
     DENSE_FLOW_ENTRIES,
     DENSE_MAX_VERTICES,
@@ -118,13 +119,9 @@ def keep_top_k(scores: DataFrame, k: int) -> DataFrame:
 
 
 def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool) -> DataFrame:
-    spark = graph.spark
-    job_description(spark, "sparkgraph ppr: collect adjacency for broadcast")
-    local = LocalGraph.from_graph(graph, max_bytes=max(params.broadcast_max_bytes, 1) * 3)
-    a = local.adjacency
-    arrays = (a.indptr.astype(np.int64), a.indices.astype(np.int64),
-              csr_arrays(a.indptr, a.data if graph.weighted else None))
-    shipped = spark.sparkContext.broadcast(arrays)
+    """Each task walks its sources in numpy over the whole CSR adjacency, shipped to it as chunks."""
+    adjacency = ship_matrix(graph.edges, "adjacency", graph.n, graph.n, graph.num_arcs, row="src", col="dst",
+                            value="weight" if graph.weighted else None)
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
     rounds = params.push_rounds_for(graph.n)
     if rounds:
@@ -133,21 +130,22 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
             per_chunk = min(per_chunk, max(1, DENSE_FLOW_ENTRIES // (graph.n + 1)))
     p = params
 
-    def walk_partition(batches):
-        indptr, indices, cumweights = shipped.value
-        transition = transition_csr(indptr, indices, cumweights) if rounds else None
-        for batch in batches:
-            ids_batch = np.sort(batch["id"].to_numpy())
-            for lo in range(0, len(ids_batch), per_chunk):
-                chunk = ids_batch[lo: lo + per_chunk]
-                rng = np.random.default_rng([p.seed, int(chunk[0])])
-                owner, target, score = walk_scores(chunk, indptr, indices, cumweights, p.walks_per_source,
-                                                   p.restart_prob, p.estimator, p.dangling, p.max_steps, rng,
-                                                   rounds, transition, p.top_k if top_k else None)
-                target = np.where(target == len(indptr) - 1, -1, target)  # the jump share under "discard"
-                yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
+    def build(matrices):
+        indptr, indices, weights = matrices["adjacency"]
+        cumweights = csr_arrays(indptr, weights)
+        return indptr, indices, cumweights, (transition_csr(indptr, indices, cumweights) if rounds else None)
 
-    parallelism = spark.sparkContext.defaultParallelism
-    partitions = max(1, min(graph.n, 4 * parallelism))
-    job_description(spark, f"sparkgraph ppr: walks ({p.walks_per_source} per source, broadcast)")
-    return ids.repartitionByRange(partitions, "id").mapInPandas(walk_partition, SCORES_SCHEMA)
+    def walk(ids_batch, built):
+        indptr, indices, cumweights, transition = built
+        for lo in range(0, len(ids_batch), per_chunk):
+            chunk = ids_batch[lo: lo + per_chunk]
+            rng = np.random.default_rng([p.seed, int(chunk[0])])
+            owner, target, score = walk_scores(chunk, indptr, indices, cumweights, p.walks_per_source,
+                                               p.restart_prob, p.estimator, p.dangling, p.max_steps, rng,
+                                               rounds, transition, p.top_k if top_k else None)
+            target = np.where(target == len(indptr) - 1, -1, target)  # the jump share under "discard"
+            yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
+
+    partitions = max(1, min(graph.n, 4 * parallelism(graph.spark)))
+    job_description(graph.spark, f"sparkgraph ppr: walks ({p.walks_per_source} per source, broadcast)")
+    return map_with_matrices(ids, "id", [adjacency], partitions, build, walk, SCORES_SCHEMA)
