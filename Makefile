@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## the main job on the bundled Cora graph, local mode
 	$(PY) -m sparkgraph.cli run pipeline --config conf/pipeline.yaml
 
-test: $(STAMP)  ## the whole test suite (one local SparkSession)
+test: $(STAMP)  ## the whole suite: classic lane, then the Spark Connect lane (one session per lane)
 	$(PY) -m pytest -q
+	SPARKGRAPH_TEST_LANE=connect $(PY) -m pytest -q -m connect
 
 bench: $(STAMP)  ## benchmarks against the peers; tables on stdout, JSON in bench/results/
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

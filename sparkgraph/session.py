@@ -1,27 +1,48 @@
-"""Getting a SparkSession: reuse the active one, or build a sized local one.
+"""Getting a SparkSession: reuse the active one, or build one, classic or Spark Connect.
 
-On Databricks, under ``spark-submit`` or in the pyspark shell a session already
-exists and is reused untouched (its settings belong to the cluster). Otherwise a
-local session is built with Arrow and adaptive execution on, shuffle partitions
-sized to the cores and a checkpoint directory for iterative algorithms.
+* **An active session** (Databricks notebooks, the pyspark shell, a Connect session the user
+  made) is returned untouched: its settings belong to whoever made it.
+* **Under spark-submit** (or with a ``spark-defaults.conf`` in ``$SPARK_CONF_DIR``) the
+  submitted settings and the defaults file win, and sparkgraph sets only what the job's
+  ``spark.*`` keys ask for explicitly: no shuffle-partition sizing from the driver's cores, no
+  ``PYSPARK_PYTHON`` from the driver's interpreter (executors may not have that path).
+* **A local session** (``local[*]`` by default, nothing submitted) is sized for this machine:
+  Arrow and adaptive execution on, shuffle partitions two per core, driver memory 4g, a
+  temporary checkpoint directory removed when the process exits.
+* **Spark Connect** when ``remote`` (or ``$SPARK_REMOTE``) is given: ``sc://host:15002`` connects
+  to a server whose settings are its own; ``local[2]`` starts a local Connect server, sized
+  like a local session.
 
-Memory in local mode: executors run inside the driver JVM, so the heap of the
-whole computation is ``spark.driver.memory`` (set here with ``driver_memory``,
-fixed when the JVM starts). Python workers are separate processes whose memory is
-outside that heap; ``python_worker_memory`` caps each one's aggregation buffers.
+Memory in local mode: executors run inside the driver JVM, so the heap of the whole
+computation is ``spark.driver.memory`` (fixed when the JVM starts). Python workers are
+separate processes whose memory is outside that heap.
+
+Everything else in sparkgraph reaches Spark only through DataFrames and the helpers here
+(:func:`parallelism`, :func:`job_label`, :func:`truncate_lineage`), so it runs the same over
+classic Spark and Spark Connect.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import re
+import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from sparkgraph.fs import is_connect, is_local_master
 
 log = logging.getLogger(__name__)
+
+LOCAL_DRIVER_MEMORY = "4g"
 
 
 @dataclass(frozen=True)
@@ -29,21 +50,23 @@ class SessionConfig:
     """Settings for a session that sparkgraph builds itself (ignored when one is active).
 
     Attributes:
-        master: Spark master URL; ``local[*]`` uses every core of this machine.
+        master: Spark master URL; null means local[*] for a session built here, or what spark-submit gave.
+        remote: Spark Connect URL (sc://host:15002), or local[N] for a local Connect server; null reads $SPARK_REMOTE.
         app_name: Name shown in the Spark UI.
-        driver_memory: JVM heap of the driver, which in local mode also runs the executors.
-        shuffle_partitions: ``spark.sql.shuffle.partitions``; 0 means two per core.
-        python_worker_memory: ``spark.python.worker.memory`` per Python worker.
-        checkpoint_dir: Where ``checkpoint()`` writes; empty means a fresh temporary directory.
-        log_level: Spark's own log level.
-        extra: Any other ``spark.*`` settings, passed through as given.
+        driver_memory: JVM heap of the driver, which in local mode also runs the executors; null means 4g locally.
+        shuffle_partitions: spark.sql.shuffle.partitions; 0 means two per core for a local session.
+        python_worker_memory: spark.python.worker.memory per Python worker; null keeps Spark's default.
+        checkpoint_dir: Where checkpoint() writes; empty means a temporary directory for local sessions.
+        log_level: Spark's own log level for a session built here.
+        extra: Any other spark.* settings, passed through as given.
     """
 
-    master: str = "local[*]"
+    master: str | None = None
+    remote: str | None = None
     app_name: str = "sparkgraph"
-    driver_memory: str = "4g"
+    driver_memory: str | None = None
     shuffle_partitions: int = 0
-    python_worker_memory: str = "512m"
+    python_worker_memory: str | None = None
     checkpoint_dir: str = ""
     log_level: str = "WARN"
     extra: dict = field(default_factory=dict)
@@ -60,52 +83,115 @@ def _cores(master: str) -> int:
 
 
 def get_session(config: SessionConfig | None = None) -> SparkSession:
-    """Return the active SparkSession, or build a local one from ``config``.
+    """Return the active SparkSession, or build one from ``config`` (see the module docstring).
 
     Args:
         config: Settings used only when no session is active.
 
     Returns:
-        The SparkSession, with a checkpoint directory set.
+        The SparkSession (classic or Spark Connect).
 
     Example:
         >>> from sparkgraph.session import get_session, SessionConfig
         >>> spark = get_session(SessionConfig(master="local[2]", driver_memory="2g"))
+        >>> connect = get_session(SessionConfig(remote="sc://spark-connect.example.com:15002"))
     """
     active = SparkSession.getActiveSession()
     if active is not None:
-        _ensure_checkpoint_dir(active, config.checkpoint_dir if config else "")
         return active
     config = config or SessionConfig()
-    # Python workers must run the interpreter that has sparkgraph and numpy installed.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    partitions = config.shuffle_partitions or 2 * _cores(config.master)
+    remote = config.remote or os.environ.get("SPARK_REMOTE")
+    if remote:
+        return _connect_session(remote, config)
+    submitted = _submitted_conf() | _defaults_file_keys()
+    settings, local = session_settings(config, submitted)
+    if local:  # local Python workers must run the interpreter that has sparkgraph and numpy installed
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    if not submitted or config.log_level != SessionConfig.log_level:
+        spark.sparkContext.setLogLevel(config.log_level)
+    if config.checkpoint_dir:
+        spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
+    elif not submitted and is_local_master(spark.sparkContext.master) and spark.sparkContext.getCheckpointDir() is None:
+        spark.sparkContext.setCheckpointDir(_temporary_checkpoint_dir())
+    log.info("built Spark session master=%s driver_memory=%s shuffle_partitions=%s",
+             spark.conf.get("spark.master"), spark.conf.get("spark.driver.memory", "default"),
+             spark.conf.get("spark.sql.shuffle.partitions"))
+    return spark
+
+
+def session_settings(config: SessionConfig, submitted: set[str]) -> tuple[dict[str, str], bool]:
+    """The settings sparkgraph gives a session it builds, and whether it is a local one it sizes.
+
+    ``submitted`` holds the keys spark-submit or ``spark-defaults.conf`` already set: they win,
+    and when there are any, only what ``config`` asks for explicitly is added.
+
+    Example:
+        >>> session_settings(SessionConfig(), {"spark.master"})
+        ({'spark.app.name': 'sparkgraph'}, False)
+    """
+    if submitted:  # a cluster's settings are its own
+        settings = _asked_for(config)
+    else:
+        settings = _local_settings(config, config.master or "local[*]")
+    local = not submitted and is_local_master(settings["spark.master"])
+    return {k: v for k, v in settings.items() if k not in submitted}, local
+
+
+def _local_settings(config: SessionConfig, master: str) -> dict[str, str]:
+    """A local session sized for this machine, with the config's explicit settings on top."""
+    partitions = config.shuffle_partitions or 2 * _cores(master)
     settings = {
-        "spark.master": config.master,
+        "spark.master": master,
         "spark.app.name": config.app_name,
-        "spark.driver.memory": config.driver_memory,
+        "spark.driver.memory": config.driver_memory or LOCAL_DRIVER_MEMORY,
         "spark.sql.shuffle.partitions": str(partitions),
         "spark.default.parallelism": str(partitions),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
-        "spark.python.worker.memory": config.python_worker_memory,
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
-        **{k: str(v) for k, v in config.extra.items()},
     }
-    submitted = _submitted_conf()
-    builder = SparkSession.builder
-    for key, value in settings.items():
-        if key not in submitted:  # spark-submit's --master/--conf win over our defaults
+    if config.python_worker_memory:
+        settings["spark.python.worker.memory"] = config.python_worker_memory
+    settings.update({k: str(v) for k, v in config.extra.items()})
+    return settings
+
+
+def _asked_for(config: SessionConfig) -> dict[str, str]:
+    """Only the settings the job's configuration gives explicitly (for a submitted application)."""
+    settings = {"spark.app.name": config.app_name}
+    if config.master:
+        settings["spark.master"] = config.master
+    if config.driver_memory:
+        settings["spark.driver.memory"] = config.driver_memory
+    if config.shuffle_partitions:
+        settings["spark.sql.shuffle.partitions"] = str(config.shuffle_partitions)
+    if config.python_worker_memory:
+        settings["spark.python.worker.memory"] = config.python_worker_memory
+    settings.update({k: str(v) for k, v in config.extra.items()})
+    return settings
+
+
+def _connect_session(remote: str, config: SessionConfig) -> SparkSession:
+    """A Spark Connect session; a local server (``local[N]``) is sized like a local session."""
+    builder = SparkSession.builder.remote(remote)
+    if remote.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        settings = _local_settings(config, remote)
+        settings.pop("spark.master")
+        # a local server writes manifests and reports to the local disk, and checkpoints to a temporary folder
+        settings["spark.sql.artifact.copyFromLocalToFs.allowDestLocal"] = "true"
+        settings["spark.checkpoint.dir"] = config.checkpoint_dir or _temporary_checkpoint_dir()
+        for key, value in settings.items():
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(config.log_level)
-    _ensure_checkpoint_dir(spark, config.checkpoint_dir)
-    log.info("built Spark session master=%s driver_memory=%s shuffle_partitions=%s",
-             spark.conf.get("spark.master"), spark.conf.get("spark.driver.memory", "default"),
-             spark.conf.get("spark.sql.shuffle.partitions"))
+    log.info("Spark Connect session to %s (Spark %s)", remote, spark.version)
     return spark
 
 
@@ -123,20 +209,100 @@ def _submitted_conf() -> set[str]:
     return {key for key, _ in SparkConf().getAll()}
 
 
-def _ensure_checkpoint_dir(spark: SparkSession, wanted: str) -> None:
-    try:
-        sc = spark.sparkContext
-    except Exception:  # Spark Connect has no SparkContext; checkpoints are managed by the server
-        return
-    if wanted:
-        sc.setCheckpointDir(wanted)
-    elif sc.getCheckpointDir() is None:
-        sc.setCheckpointDir(tempfile.mkdtemp(prefix="sparkgraph-checkpoints-"))
+def _defaults_file_keys() -> set[str]:
+    """Keys of ``spark-defaults.conf`` in ``$SPARK_CONF_DIR`` or ``$SPARK_HOME/conf`` (an admin's settings)."""
+    folder = os.environ.get("SPARK_CONF_DIR") or (
+        os.path.join(os.environ["SPARK_HOME"], "conf") if os.environ.get("SPARK_HOME") else None)
+    path = Path(folder, "spark-defaults.conf") if folder else None
+    if path is None or not path.is_file():
+        return set()
+    keys = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keys.add(re.split(r"[\s=]", line, maxsplit=1)[0])
+    return keys
 
 
-def job_description(spark: SparkSession, text: str) -> None:
-    """Label the Spark jobs that follow in the Spark UI (no-op under Spark Connect)."""
-    try:
+def _temporary_checkpoint_dir() -> str:
+    """A fresh local checkpoint folder, removed when this process exits."""
+    path = tempfile.mkdtemp(prefix="sparkgraph-checkpoints-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+# ---------------------------------------------------------------------- helpers for every algorithm
+_PARALLELISM: dict[str, int] = {}
+
+
+def parallelism(spark: SparkSession) -> int:
+    """The cluster's default parallelism (its total cores), also over Spark Connect.
+
+    Classic Spark asks the SparkContext. Connect has none: ``spark.default.parallelism`` when
+    set, else the number of partitions Spark gives ``spark.range`` by default (which is that
+    parallelism), counted once per session in a tiny job.
+    """
+    if not is_connect(spark):
+        return spark.sparkContext.defaultParallelism
+    key = spark.session_id
+    if key not in _PARALLELISM:
+        configured = spark.conf.get("spark.default.parallelism", None)
+        if configured:
+            _PARALLELISM[key] = int(configured)
+        else:
+            parts = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("p")).distinct().count()
+            _PARALLELISM[key] = max(1, int(parts))
+    return _PARALLELISM[key]
+
+
+_LABELS: dict[int, str] = {}
+
+
+def job_description(spark: SparkSession, text: str | None) -> None:
+    """Label the Spark jobs that follow (None clears the label).
+
+    Classic Spark shows it as the job description in the Spark UI; Spark Connect has no job
+    descriptions, so the label becomes a job tag (``sparkgraph:<text>``, commas replaced),
+    which the UI and ``interruptTag`` know.
+    """
+    if not is_connect(spark):
         spark.sparkContext.setJobDescription(text)
-    except Exception:
-        pass
+        return
+    previous = _LABELS.pop(id(spark), None)
+    if previous:
+        spark.removeTag(previous)
+    if text:
+        tag = "sparkgraph:" + text.replace(",", ";")
+        spark.addTag(tag)
+        _LABELS[id(spark)] = tag
+
+
+@contextmanager
+def job_label(spark: SparkSession, text: str):
+    """``with job_label(spark, "ppr: walks"):`` labels the jobs inside the block (see :func:`job_description`)."""
+    job_description(spark, text)
+    try:
+        yield
+    finally:
+        job_description(spark, None)
+
+
+def checkpoint_dir(spark: SparkSession) -> str | None:
+    """The session's reliable checkpoint directory, or None when it has none."""
+    if is_connect(spark):
+        return spark.conf.get("spark.checkpoint.dir", None)
+    return spark.sparkContext.getCheckpointDir()
+
+
+def truncate_lineage(df: DataFrame) -> DataFrame:
+    """``df`` materialised with a short lineage, for iterative loops.
+
+    On a cluster with a checkpoint directory (on the cluster file system): a reliable
+    ``checkpoint()``, which survives the loss of an executor. In local mode, or without a
+    checkpoint directory: ``localCheckpoint()`` (executor storage, no file I/O). Both work over
+    Spark Connect.
+    """
+    spark = df.sparkSession
+    if checkpoint_dir(spark) and not is_local_master(spark.conf.get("spark.master", "local")):
+        return df.checkpoint()
+    return df.localCheckpoint()

@@ -23,6 +23,7 @@ def test_registry(spark):
         load_local("kartae")
 
 
+@pytest.mark.connect
 def test_planted_partition_matches_its_model(spark):
     n, blocks, p_in, p_out = 2000, 4, 0.02, 0.001
     edges, labels = planted_partition(spark, n, blocks, p_in, p_out, seed=3, slices=4)
@@ -90,6 +91,7 @@ def test_embedding_metrics_against_peers():
     assert micro > 0.8 and macro > 0.8
 
 
+@pytest.mark.connect
 def test_modularity_of_spark_labels_roundtrip(spark):
     """Labels from a generated graph score high modularity on their own graph (sanity of both)."""
     edges, labels = planted_partition(spark, 400, 4, 0.1, 0.002, seed=5, slices=2)

@@ -27,6 +27,7 @@ def arcs(graph: Graph) -> dict[tuple, float]:
     return {(r["src"], r["dst"]): r["weight"] for r in named}
 
 
+@pytest.mark.connect
 def test_string_ids_round_trip(spark):
     df = spark.createDataFrame([("alice", "bob"), ("bob", "carol"), ("carol", "alice")], ["src", "dst"])
     g = Graph.from_edges(df)
@@ -76,6 +77,7 @@ def test_vertices_table_keeps_isolated_vertices(spark):
     assert degrees == {"a": 1, "b": 0, "z": 0}
 
 
+@pytest.mark.connect
 def test_graphframe_like_objects_are_read_through_vertices_and_edges(spark):
     gf = SimpleNamespace(vertices=spark.createDataFrame([(1,), (2,), (3,)], "id long"),
                          edges=spark.createDataFrame([(1, 2)], "src long, dst long"))
@@ -143,12 +145,14 @@ def test_mismatched_id_types_and_bad_policies(spark):
     _raises(ParameterError, "duplicates='avg'", lambda: Graph.from_edges(df, duplicates="avg"))
 
 
+@pytest.mark.connect
 def test_unknown_ids_are_named(spark):
     g = load_graph(spark, "karate")
     _raises(UnknownVertexError, r"source ids not in the graph: \[99\]", lambda: g.to_ids([1, 99], what="source"))
 
 
 # ---------------------------------------------------------------------- the local twin
+@pytest.mark.connect
 def test_local_twin_equals_distributed_graph_on_real_data(spark, shared_data):
     from sparkgraph.datasets import graph_options
     from sparkgraph.io import read_graph

@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from sparkgraph.errors import DatasetNotFoundError, ParameterError
 from sparkgraph.graph import Graph, GraphOptions
+from sparkgraph.session import parallelism
 from sparkgraph.udfs.generators import block_bounds, chung_lu_slice, planted_partition_slice
 
 
@@ -175,7 +176,7 @@ def planted_partition(spark: SparkSession, n: int, blocks: int, p_in: float, p_o
             raise ParameterError(f"{label}={value} is not a probability; use a value in [0, 1]")
     if n < blocks or blocks < 1:
         raise ParameterError(f"need 1 <= blocks <= n, got blocks={blocks}, n={n}")
-    slices = slices or spark.sparkContext.defaultParallelism
+    slices = slices or parallelism(spark)
     edges = _generate(spark, slices, planted_partition_slice, n, blocks, p_in, p_out, seed)
     bounds = block_bounds(n, blocks)
 
@@ -205,5 +206,5 @@ def chung_lu(spark: SparkSession, n: int, exponent: float = 2.5, mean_degree: fl
         raise ParameterError(f"exponent={exponent} must be > 2 for a finite mean degree")
     if mean_degree <= 0 or n < 2:
         raise ParameterError("need n >= 2 and mean_degree > 0")
-    slices = slices or spark.sparkContext.defaultParallelism
+    slices = slices or parallelism(spark)
     return _generate(spark, slices, chung_lu_slice, n, exponent, mean_degree, seed).distinct()
