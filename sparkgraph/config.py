@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from sparkgraph.errors import ConfigError
+from sparkgraph.errors import ConfigError, ParameterError
+from sparkgraph.params import TYPE_WORDS
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ def coerce(key: Key, value: Any, from_text: bool = False) -> Any:
     elif origin is dict:
         ok = isinstance(value, dict)
     if not ok:
-        raise ConfigError(f"{key.name}={raw!r} is not a {type_name(key.type)}; give a {type_name(key.type)} value")
+        what, example = TYPE_WORDS.get(tp, (f"a {type_name(tp)}", f"a {type_name(tp)} value"))
+        null = " or null" if _is_optional(key.type) else ""
+        raise ConfigError(f"{key.name}={value!r} is not {what}{null}; give {example}")
     return value
 
 
@@ -170,6 +173,8 @@ def build(cls: type, values: dict[str, Any], prefix: str = "", defaults: Any = N
         if defaults is not None:
             return dataclasses.replace(defaults, **kwargs)
         return cls(**kwargs)
+    except ParameterError as exc:  # name the key as the user wrote it: ppr.top_k, not top_k
+        raise exc.within(prefix) from None
     except TypeError as exc:
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__}: {exc}; set the missing keys") from exc
 
@@ -199,7 +204,12 @@ def load_config(cls: type, yaml_path: str | None = None, overrides: dict[str, st
             with open(yaml_path) as handle:
                 loaded = yaml.safe_load(handle) or {}
         except OSError as exc:
-            raise ConfigError(f"cannot read config file {yaml_path!r}: {exc.strerror}; check the path") from exc
+            raise ConfigError(f"cannot read config file {yaml_path!r}: {exc.strerror}; check the path") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"config file {yaml_path!r} is not valid YAML{where}: {problem}; fix the file") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{yaml_path} must hold a mapping of sections and keys")
         for name, value in flatten(loaded, dict_keys=dict_keys).items():

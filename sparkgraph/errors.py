@@ -37,7 +37,21 @@ class UnknownVertexError(InputError):
 
 
 class ParameterError(InputError):
-    """A parameter value is outside its accepted range."""
+    """A parameter value has the wrong type or is outside its accepted range.
+
+    ``key`` is the parameter's name when the message starts with it (``top_k=0 must ...``), so
+    a job can prefix its section (``ppr.top_k=0 must ...``) with :meth:`within`.
+    """
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+    def within(self, prefix: str) -> ParameterError:
+        """The same error with the key written as ``prefix + key``."""
+        if not self.key or not prefix:
+            return self
+        return type(self)(prefix + str(self), key=prefix + self.key)
 
 
 class ConfigError(InputError):

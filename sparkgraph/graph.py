@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from sparkgraph.errors import (
     ParameterError,
     UnknownVertexError,
 )
+from sparkgraph.params import one_of, param, validate
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +60,11 @@ class GraphOptions:
     src: str = "src"
     dst: str = "dst"
     vertex_id: str = "id"
-    duplicates: str = "sum"
-    self_loops: str = "keep"
+    duplicates: str = param("sum", one_of(*DUPLICATE_POLICIES))
+    self_loops: str = param("keep", one_of(*SELF_LOOP_POLICIES))
 
     def __post_init__(self) -> None:
-        if self.duplicates not in DUPLICATE_POLICIES:
-            raise ParameterError(
-                f"duplicates={self.duplicates!r} is not a policy; use one of {', '.join(DUPLICATE_POLICIES)}"
-            )
-        if self.self_loops not in SELF_LOOP_POLICIES:
-            raise ParameterError(
-                f"self_loops={self.self_loops!r} is not a policy; use one of {', '.join(SELF_LOOP_POLICIES)}"
-            )
+        validate(self)
 
 
 class Graph:
@@ -268,13 +263,33 @@ def ids_of(id_map: DataFrame, id_type: T.DataType, names: DataFrame | list | tup
         UnknownVertexError: naming up to five ids that are not in the map.
     """
     spark = id_map.sparkSession
+    kind = _id_kind(id_type)
     if isinstance(names, DataFrame):
         column = column or names.columns[0]
-        wanted = names.select(F.col(column).try_cast(id_type).alias("name")).distinct()
+        if column not in names.columns:
+            raise MissingColumnError(f"the {what} table has no column {column!r}; it has {names.columns}")
+        wanted = names.select(F.col(column).alias("given"), F.col(column).try_cast(id_type).alias("name"))
+        bad = wanted.filter(F.col("given").isNotNull() & F.col("name").isNull()).limit(5).collect()
+        if bad:
+            raise ParameterError(f"{what} ids {[r['given'] for r in bad]} are not {kind}s like the graph's ids; "
+                                 f"give {kind} ids")
+        wanted = wanted.select("name").distinct()
     else:
+        if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+            raise ParameterError(f"{what}s={names!r} is not a list of ids or a one-column DataFrame; "
+                                 f"pass e.g. {what}s=[{names!r}]")
         values = list(dict.fromkeys(v.item() if hasattr(v, "item") else v for v in names))  # numpy scalars
+        if not values:
+            raise ParameterError(f"the {what} list is empty; give at least one id")
         if any(v is None for v in values):
             raise NullIdError(f"a {what} id is None; remove it from the {what} list")
+        fits = (lambda v: isinstance(v, int) and not isinstance(v, bool)) if kind == "integer" else (
+            lambda v: isinstance(v, str))
+        bad = [v for v in values if not fits(v)]
+        if bad:
+            example = "1" if kind == "integer" else "'1'"
+            raise ParameterError(f"{what} ids {bad[:5]} are not {kind}s, but the graph's ids are; give {kind} ids "
+                                 f"(e.g. {example})")
         schema = T.StructType([T.StructField("name", id_type, False)])
         wanted = spark.createDataFrame([(v,) for v in values], schema)
     found = wanted.join(id_map, "name", "left")

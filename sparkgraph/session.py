@@ -38,11 +38,33 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from sparkgraph.errors import ParameterError
 from sparkgraph.fs import is_connect, is_local_master
+from sparkgraph.params import at_least, one_of, param, validate
 
 log = logging.getLogger(__name__)
 
 LOCAL_DRIVER_MEMORY = "4g"
+LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
+_MASTERS = re.compile(r"local|local\[(\d+|\*)(,\d+)?\]|local-cluster\[\d+, *\d+, *\d+\]|yarn|"
+                      r"(spark|k8s|mesos)://\S+")
+
+
+def _memory_size(name: str, value: str | None) -> None:
+    if value is not None and not re.fullmatch(r"\d+[kmgtp]?b?", value.strip(), re.IGNORECASE):
+        raise ParameterError(f"{name}={value!r} is not a memory size; give e.g. 4g or 512m", key=name)
+
+
+def _master_url(name: str, value: str | None) -> None:
+    if value is not None and not _MASTERS.fullmatch(value):
+        raise ParameterError(f"{name}={value!r} is not a Spark master; give local[*], local[4], yarn, "
+                             "spark://host:7077 or k8s://https://host", key=name)
+
+
+def _remote_url(name: str, value: str | None) -> None:
+    if value is not None and not (value.startswith("sc://") or re.fullmatch(r"local(\[(\d+|\*)\])?", value)):
+        raise ParameterError(f"{name}={value!r} is not a Spark Connect address; give sc://host:15002 or "
+                             "local[2]", key=name)
 
 
 @dataclass(frozen=True)
@@ -61,15 +83,18 @@ class SessionConfig:
         extra: Any other spark.* settings, passed through as given.
     """
 
-    master: str | None = None
-    remote: str | None = None
+    master: str | None = param(None, _master_url)
+    remote: str | None = param(None, _remote_url)
     app_name: str = "sparkgraph"
-    driver_memory: str | None = None
-    shuffle_partitions: int = 0
-    python_worker_memory: str | None = None
+    driver_memory: str | None = param(None, _memory_size)
+    shuffle_partitions: int = param(0, at_least(0))
+    python_worker_memory: str | None = param(None, _memory_size)
     checkpoint_dir: str = ""
-    log_level: str = "WARN"
+    log_level: str = param("WARN", one_of(*LOG_LEVELS))
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def _cores(master: str) -> int:

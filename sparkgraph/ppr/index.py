@@ -33,6 +33,7 @@ from pyspark.sql import types as T
 from sparkgraph.errors import GraphTooLargeError, ParameterError
 from sparkgraph.graph import Graph, ids_of, names_of, union_all
 from sparkgraph.output import atomic_output, read_manifest, read_output
+from sparkgraph.params import at_least, between, one_of, param, validate
 from sparkgraph.ppr.fully_ppr import SCORES_SCHEMA, dense_scores, keep_top_k
 from sparkgraph.ppr.params import DANGLING, STRATEGIES, PPRParams
 from sparkgraph.session import job_description, parallelism, truncate_lineage
@@ -57,17 +58,15 @@ class WalkIndexParams:
         seed: Random seed.
     """
 
-    restart_prob: float = 0.15
-    walks_per_vertex: int = 1000
-    fingerprint_size: int = 100
-    dangling: str = "source"
-    strategy: str = "auto"
-    seed: int = 0
+    restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
+    walks_per_vertex: int = param(1000, at_least(1))
+    fingerprint_size: int = param(100, at_least(1))
+    dangling: str = param("source", one_of(*DANGLING))
+    strategy: str = param("auto", one_of(*STRATEGIES))
+    seed: int = param(0, at_least(0))
 
     def __post_init__(self) -> None:
-        if self.dangling not in DANGLING:
-            raise ParameterError(f"dangling={self.dangling!r} is not known; use one of {', '.join(DANGLING)}")
-        self.walk_params()  # validates the rest
+        validate(self)
 
     def walk_params(self) -> PPRParams:
         return PPRParams(restart_prob=self.restart_prob, walks_per_source=self.walks_per_vertex,
@@ -91,20 +90,15 @@ class QueryParams:
         sources_per_batch: Sources answered together in one task (broadcast).
     """
 
-    rounds: int = 6
-    prune: float = 1e-4
-    top_k: int = 100
-    strategy: str = "auto"
-    broadcast_max_bytes: int = 512 * 1024**2
-    sources_per_batch: int = 256
+    rounds: int = param(6, at_least(0))
+    prune: float = param(1e-4, between(0, 1, high_open=True))
+    top_k: int = param(100, at_least(1))
+    strategy: str = param("auto", one_of(*STRATEGIES))
+    broadcast_max_bytes: int = param(512 * 1024**2, at_least(1))
+    sources_per_batch: int = param(256, at_least(1))
 
     def __post_init__(self) -> None:
-        if self.rounds < 0 or self.top_k < 1 or not 0 <= self.prune < 1:
-            raise ParameterError("need rounds >= 0, top_k >= 1 and 0 <= prune < 1")
-        if self.strategy not in STRATEGIES:
-            raise ParameterError(f"strategy={self.strategy!r} is not known; use one of {', '.join(STRATEGIES)}")
-        if self.sources_per_batch < 1:
-            raise ParameterError(f"sources_per_batch={self.sources_per_batch} must be a positive integer")
+        validate(self)
 
 
 class WalkIndex:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparkgraph.errors import ParameterError
+from sparkgraph.params import at_least, between, one_of, param, validate
 from sparkgraph.udfs.walks import DENSE_MAX_VERTICES
 
 ESTIMATORS = ("visits", "endpoints")
@@ -34,7 +34,7 @@ class PPRParams:
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
-        seed: Random seed; same seed and partitioning give the same result.
+        seed: Random seed (>= 0); same seed and partitioning give the same result.
         push_rounds: Rounds of exact flow from each source before the walks (push-then-walk, as
             in FORA): the walks then carry only the residual mass (1-α)^push_rounds, which cuts
             the error at equal ω; 0 turns it off. None (auto): 8 rounds on graphs of up to 65,536
@@ -48,38 +48,24 @@ class PPRParams:
         segments_per_vertex: Segments per small vertex; more means less sharing between walkers.
     """
 
-    restart_prob: float = 0.15
-    walks_per_source: int = 1000
-    top_k: int = 100
-    estimator: str = "visits"
-    dangling: str = "source"
-    strategy: str = "auto"
-    broadcast_max_bytes: int = 512 * 1024**2
-    walks_per_batch: int = 2_000_000
-    push_sources_per_batch: int = 256
-    max_steps: int = 100
-    seed: int = 0
-    push_rounds: int | None = None
-    segment_length: int = 0
-    segment_max_degree: int = 8
-    segments_per_vertex: int = 256
+    restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
+    walks_per_source: int = param(1000, at_least(1))
+    top_k: int = param(100, at_least(1))
+    estimator: str = param("visits", one_of(*ESTIMATORS))
+    dangling: str = param("source", one_of(*DANGLING, "discard"))
+    strategy: str = param("auto", one_of(*STRATEGIES))
+    broadcast_max_bytes: int = param(512 * 1024**2, at_least(1))
+    walks_per_batch: int = param(2_000_000, at_least(1))
+    push_sources_per_batch: int = param(256, at_least(1))
+    max_steps: int = param(100, at_least(1))
+    seed: int = param(0, at_least(0))
+    push_rounds: int | None = param(None, between(0, 50, hint="0 turns the push off, null picks by graph size"))
+    segment_length: int = param(0, at_least(0))
+    segment_max_degree: int = param(8, at_least(1))
+    segments_per_vertex: int = param(256, at_least(1))
 
     def __post_init__(self) -> None:
-        if not 0 < self.restart_prob < 1:
-            raise ParameterError(f"restart_prob={self.restart_prob} must be in (0, 1); 0.15 is usual")
-        if self.push_rounds is not None and not 0 <= self.push_rounds <= 50:
-            raise ParameterError(f"push_rounds={self.push_rounds} must be in 0..50 (0 turns the push off, "
-                                 "null picks by graph size)")
-        if self.segment_length < 0:
-            raise ParameterError(f"segment_length={self.segment_length} must be >= 0 (0 turns segments off)")
-        for name in ("walks_per_source", "top_k", "walks_per_batch", "max_steps", "segments_per_vertex",
-                     "push_sources_per_batch"):
-            if getattr(self, name) < 1:
-                raise ParameterError(f"{name}={getattr(self, name)} must be a positive integer")
-        for name, allowed in (("estimator", ESTIMATORS), ("strategy", STRATEGIES),
-                              ("dangling", DANGLING + ("discard",))):
-            if getattr(self, name) not in allowed:
-                raise ParameterError(f"{name}={getattr(self, name)!r} is not known; use one of {', '.join(allowed)}")
+        validate(self)
 
     def push_rounds_for(self, n: int) -> int:
         """The push rounds used on a graph of ``n`` vertices (``push_rounds``, or the auto choice)."""
