@@ -22,7 +22,7 @@ test: $(STAMP)  ## the whole suite: classic lane, then the Spark Connect lane (o
 bench: $(STAMP)  ## benchmarks against the peers; tables on stdout, JSON in bench/results/
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-dist: $(STAMP)  ## wheel in dist/, and dist/sparkgraph.zip for spark-submit --py-files
+dist: $(STAMP)  ## wheel in dist/; dist/sparkgraph.zip and dist/run_job.py for spark-submit --py-files
 	rm -rf dist build
 	$(PY) -m build --wheel --outdir dist . >/dev/null
 	$(PY) -m sparkgraph.packaging dist/sparkgraph.zip

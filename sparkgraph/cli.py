@@ -9,22 +9,43 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import logging
 import os
+import re
 import sys
 import time
 
 from sparkgraph.config import keys_of, load_config, type_name
 from sparkgraph.errors import ConfigError, SparkgraphError
 from sparkgraph.jobs import JOBS, get_job
+from sparkgraph.preflight import preflight
 
 log = logging.getLogger("sparkgraph")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that takes no abbreviations and turns its errors into one line with the nearest key."""
+
+    def __init__(self, *args, keys: list[str] = (), **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+        self.keys = list(keys)
+
+    def error(self, message: str):
+        unknown = re.findall(r"--([\w.-]+)", message) if "unrecognized arguments" in message else []
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], self.keys, n=1, cutoff=0.5)
+            hint = f"did you mean --{close[0]}?" if close else f"{self.prog} --help lists the options"
+            raise ConfigError(f"unknown option --{unknown[0]}; {hint}")
+        raise ConfigError(f"{message}; {self.prog} --help lists the options")
+
+
 def _job_parser(name: str) -> argparse.ArgumentParser:
     job = get_job(name)
-    parser = argparse.ArgumentParser(
+    keys = list(keys_of(job.Config))
+    parser = _Parser(
+        keys=keys,
         prog=f"sparkgraph run {name}",
         description=job.__doc__.strip().splitlines()[0] if job.__doc__ else name,
         epilog="Precedence: library defaults < --config YAML < flags. Example: "
@@ -61,8 +82,14 @@ def run_job(name: str, argv: list[str]) -> int:
 
     log.info("sparkgraph %s from %s", sparkgraph.__version__, os.path.dirname(sparkgraph.__file__))
 
+    preflight(config)
     started = time.perf_counter()
-    spark = get_session(config.spark)
+    try:
+        spark = get_session(config.spark)
+    except Exception as exc:  # a JVM that would not start: say so in one line
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise SparkgraphError(f"Spark did not start ({first[:200]}); check spark.master, spark.driver_memory and "
+                              "that Java 17 is installed") from None
     summary = job.run(spark, config)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(job.format_summary(summary) if hasattr(job, "format_summary") else json.dumps(summary, indent=2))

@@ -123,6 +123,10 @@ class FileSystem(Protocol):
     def write_text(self, uri: str, text: str) -> None: ...
     def write_bytes(self, uri: str, data: bytes) -> None: ...
     def list_files(self, pattern: str) -> list[str]: ...
+
+    def files_at(self, uri: str) -> list[str]:
+        """The visible files at ``uri``: the file itself, or the files directly inside a folder
+        (names starting with ``_`` or ``.`` are hidden, as Spark's readers treat them)."""
     def has_foreign_files(self, uri: str, own: set[str]) -> bool:
         """Whether folder ``uri`` holds a visible file or folder whose name is not in ``own``
         (names starting with ``_`` or ``.`` are hidden, as Spark's readers treat them)."""
@@ -203,6 +207,11 @@ class HadoopFileSystem:
         statuses = self._fs(pattern).globStatus(self._Path(pattern))
         return sorted(str(s.getPath().toString()) for s in (statuses or []) if s.isFile())
 
+    def files_at(self, uri: str) -> list[str]:
+        statuses = self._fs(uri).listStatus(self._Path(uri))
+        return sorted(str(s.getPath().toString()) for s in statuses
+                      if s.isFile() and not s.getPath().getName().startswith(("_", ".")))
+
     def has_foreign_files(self, uri: str, own: set[str]) -> bool:
         fs = self._fs(uri)
         if not fs.exists(self._Path(uri)):
@@ -282,6 +291,9 @@ class ConnectFileSystem:
                 return []
             raise
         return sorted(row[0] for row in rows)
+
+    def files_at(self, uri: str) -> list[str]:
+        return self.list_files(uri)
 
     def has_foreign_files(self, uri: str, own: set[str]) -> bool:
         if not self.exists(uri):

@@ -39,7 +39,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from sparkgraph.errors import DatasetNotFoundError, OutputExistsError, ParameterError
+from sparkgraph.errors import DatasetNotFoundError, OutputExistsError, ParameterError, SparkgraphError
 from sparkgraph.fs import FileSystem, file_system
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,15 @@ def atomic_output(spark: SparkSession, path: str, mode: str = "error", job: str 
     created = _check_target(fs, target, path, mode)
     run_id = _new_run_id()
     out = Output(spark, fs, target, run_id, job, params or {}, seed)
-    fs.write_text(out.uri(RUN_MARKER), json.dumps({"job": job, "run": run_id, "started_at": out.manifest["started_at"]}))
+    try:
+        fs.write_text(out.uri(RUN_MARKER), json.dumps({"job": job, "run": run_id,
+                                                       "started_at": out.manifest["started_at"]}))
+    except SparkgraphError:
+        raise
+    except Exception as exc:  # a folder that cannot be made: say where and why, in one line
+        reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ParameterError(f"output {path!r} cannot be written ({reason[:160]}); choose a writable folder "
+                             "path") from None
     try:
         yield out
         crash_point("before-manifest")
@@ -161,6 +169,7 @@ def atomic_output(spark: SparkSession, path: str, mode: str = "error", job: str 
         out.manifest["previous"] = _committed_run(fs, target)
         out.manifest["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         out.manifest["versions"] = _versions(spark)
+        out.manifest["session"] = _session_facts(spark)
         fs.write_text(f"{target}/{MANIFEST}", json.dumps(out.manifest, indent=2, default=str))
     except BaseException:
         _remove_quietly(fs, target if created else out.folder)  # a target this run created goes whole
@@ -170,16 +179,41 @@ def atomic_output(spark: SparkSession, path: str, mode: str = "error", job: str 
     _remove_older_runs(fs, target, run_id, keep=out.manifest["previous"])
 
 
+def check_output(spark: SparkSession, path: str, mode: str = "error") -> None:
+    """Refuse, before any work, an output path that :func:`atomic_output` would refuse.
+
+    Raises:
+        OutputExistsError, ParameterError: As :func:`atomic_output` would.
+    """
+    if mode not in WRITE_MODES:
+        raise ParameterError(f"output mode {mode!r} is not known; use 'error' or 'overwrite'")
+    fs = file_system(spark)
+    _check_target(fs, fs.qualify(path), path, mode)
+
+
+def is_own_name(name: str) -> bool:
+    """Whether a name inside an output folder is ours (or hidden, as Spark's readers treat it)."""
+    return name in _OWN_NAMES or name.startswith(("_", "."))
+
+
+def exists_message(path: str) -> str:
+    return f"output {path!r} already exists; remove it or run with output mode 'overwrite'"
+
+
+def foreign_message(path: str) -> str:
+    return (f"{path!r} holds files that are not a sparkgraph output; overwrite replaces only a previous "
+            "sparkgraph output: choose another output path")
+
+
 def _check_target(fs: FileSystem, target: str, path: str, mode: str) -> bool:
     """Refuse a target the mode does not allow; returns whether the target is new."""
     if not fs.exists(target):
         return True
     committed = fs.exists(f"{target}/{MANIFEST}")
     if mode == "error" and (committed or fs.has_foreign_files(target, _OWN_NAMES)):
-        raise OutputExistsError(f"output {path!r} already exists; remove it or run with output mode 'overwrite'")
+        raise OutputExistsError(exists_message(path))
     if mode == "overwrite" and fs.has_foreign_files(target, _OWN_NAMES):
-        raise OutputExistsError(f"{path!r} holds files that are not a sparkgraph output; overwrite replaces only "
-                                "a previous sparkgraph output: choose another output path")
+        raise OutputExistsError(foreign_message(path))
     return False
 
 
@@ -267,6 +301,19 @@ def read_output(spark: SparkSession, path: str, table: str, manifest: dict[str, 
             if attempt == attempts - 1 or read_manifest(spark, path)["run"] == manifest["run"]:
                 raise
     raise AssertionError("unreachable")
+
+
+def _session_facts(spark: SparkSession) -> dict[str, Any]:
+    """Where the run actually ran (the master in use, not the configured default)."""
+    from sparkgraph.fs import is_connect
+
+    if not is_connect(spark):
+        return {"master": spark.sparkContext.master, "connect": False, "app_id": spark.sparkContext.applicationId}
+    try:
+        master = spark.conf.get("spark.master", None)
+    except Exception:  # some Connect servers do not expose it
+        master = None
+    return {"master": master, "connect": True}
 
 
 def _versions(spark: SparkSession) -> dict[str, str]:

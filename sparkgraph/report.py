@@ -9,7 +9,10 @@ import pandas as pd
 
 
 def degree_plot_png(distribution: pd.DataFrame, title: str) -> bytes:
-    """Log-log plot of ``(direction, degree, vertices)`` as PNG bytes (degree 0 is left out of the log axes)."""
+    """Log-log plot of ``(direction, degree, vertices)`` as PNG bytes.
+
+    Degree 0 has no place on a log axis: those vertices are left out and counted in the legend.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,8 +20,10 @@ def degree_plot_png(distribution: pd.DataFrame, title: str) -> bytes:
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for direction, part in distribution.groupby("direction"):
+        zero = int(part.loc[part["degree"] == 0, "vertices"].sum())
         part = part[part["degree"] > 0].sort_values("degree")
-        ax.loglog(part["degree"], part["vertices"], "o", markersize=3, label=f"{direction}-degree")
+        note = f" ({zero} with degree 0 not shown)" if zero else ""
+        ax.loglog(part["degree"], part["vertices"], "o", markersize=3, label=f"{direction}-degree{note}")
     ax.set_xlabel("degree")
     ax.set_ylabel("vertices")
     ax.set_title(title)

@@ -10,13 +10,21 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkgraph import metrics
-from sparkgraph.config import to_dict
 from sparkgraph.errors import GraphTooLargeError
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
+from sparkgraph.jobs.common import (
+    GraphConfig,
+    InputConfig,
+    OutputConfig,
+    format_facts,
+    input_label,
+    job_parameters,
+    read_input_graph,
+)
 from sparkgraph.jobs.stats import degree_distribution
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr
 from sparkgraph.output import atomic_output
+from sparkgraph.params import at_least, param, validate
 from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.report import degree_plot_png, markdown_table, pipeline_report
 from sparkgraph.session import SessionConfig
@@ -31,8 +39,11 @@ class CheckConfig:
         max_driver_bytes: Driver memory the local twin may take; larger graphs skip the check.
     """
 
-    sources: int = 20
-    max_driver_bytes: int = 1024**3
+    sources: int = param(20, at_least(0))
+    max_driver_bytes: int = param(1024**3, at_least(1))
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -48,10 +59,11 @@ class Config:
 def run(spark: SparkSession, config: Config) -> dict:
     sections: list[str] = []
     with atomic_output(spark, config.output.path, config.output.mode, job="pipeline",
-                       params=to_dict(config)) as out:
+                       params=job_parameters(config), seed=config.ppr.seed) as out:
         with out.phase("build graph"):
-            graph, label = read_input_graph(spark, config.input, config.graph)
-            out.record_input(label, vertices=graph.n, edges=graph.m)
+            graph, source = read_input_graph(spark, config.input, config.graph)
+            label = input_label(source)
+            out.record_input(label, **source, vertices=graph.n, edges=graph.m)
         with out.phase("stats"):
             facts = graph.stats()
             out.write_table("facts", spark.createDataFrame([facts]))
@@ -98,9 +110,14 @@ def ppr_section(graph, scores, config: Config) -> str:
                  f"precision@{p.top_k} {table.precision.mean():.3f}, NDCG@{p.top_k} {table.ndcg.mean():.3f}, "
                  f"L1 over the top {p.top_k} {table.l1_top.mean():.4f} (means).\n")
     first = sample[0].item() if hasattr(sample[0], "item") else sample[0]
-    top = estimate[estimate["source"] == first].sort_values("score", ascending=False).head(5)
-    lines.append(f"Top 5 for source {first}:\n")
-    lines.append(markdown_table([{"target": r.target, "score": float(r.score)} for r in top.itertuples()]))
+    top = estimate[estimate["source"] == first].sort_values(["score", "target"], ascending=[False, True]).head(5)
+    exact_top = {local.names[v]: exact[0, v] for v in np.argsort(-exact[0])[:5]}
+    lines.append(f"Top 5 of source {first}, the first of the {len(sample)} sources sampled for the check (seed "
+                 f"{p.seed}), ranked by estimated score, beside the exact score:\n")
+    lines.append(markdown_table([{"rank": rank, "target": r.target, "estimated": float(r.score),
+                                  "exact": float(exact[0, local.ids_of([r.target])[0]]),
+                                  "in exact top 5": "yes" if r.target in exact_top else "no"}
+                                 for rank, r in enumerate(top.itertuples(), start=1)]))
     return "\n".join(lines)
 
 

@@ -8,11 +8,18 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
-from sparkgraph.config import to_dict
 from sparkgraph.errors import ConfigError
 from sparkgraph.fs import qualify
 from sparkgraph.io import read_edges
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
+from sparkgraph.jobs.common import (
+    GraphConfig,
+    InputConfig,
+    OutputConfig,
+    format_facts,
+    input_label,
+    job_parameters,
+    read_input_graph,
+)
 from sparkgraph.output import atomic_output
 from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.session import SessionConfig
@@ -65,11 +72,12 @@ def read_sources(spark: SparkSession, id_type: DataType, config: SourcesConfig) 
 
 
 def run(spark: SparkSession, config: Config) -> dict:
-    with atomic_output(spark, config.output.path, config.output.mode, job="ppr", params=to_dict(config),
+    with atomic_output(spark, config.output.path, config.output.mode, job="ppr", params=job_parameters(config),
                        seed=config.ppr.seed) as out:
         with out.phase("build graph"):
-            graph, label = read_input_graph(spark, config.input, config.graph)
-            out.record_input(label, vertices=graph.n, edges=graph.m)
+            graph, source = read_input_graph(spark, config.input, config.graph)
+            label = input_label(source)
+            out.record_input(label, **source, vertices=graph.n, edges=graph.m)
         with out.phase("ppr"):
             sources = read_sources(spark, graph.id_type, config.sources)
             rows = out.write_table("scores", fully_ppr(graph, config.ppr, sources=sources))

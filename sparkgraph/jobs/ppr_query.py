@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from sparkgraph.config import to_dict
 from sparkgraph.errors import ConfigError
-from sparkgraph.jobs.common import OutputConfig, format_facts
+from sparkgraph.jobs.common import OutputConfig, format_facts, job_parameters
 from sparkgraph.jobs.ppr import SourcesConfig, read_sources
 from sparkgraph.output import atomic_output
 from sparkgraph.ppr import QueryParams, WalkIndex, query
@@ -39,7 +38,7 @@ def run(spark: SparkSession, config: Config) -> dict:
     if not (config.sources.ids or config.sources.path):
         raise ConfigError("ppr_query answers chosen sources: set sources.ids or sources.path")
     index = WalkIndex.load(spark, config.index.path)
-    with atomic_output(spark, config.output.path, config.output.mode, job="ppr_query", params=to_dict(config)) as out:
+    with atomic_output(spark, config.output.path, config.output.mode, job="ppr_query", params=job_parameters(config)) as out:
         out.record_input(config.index.path, vertices=index.rows["vertices"],
                          fingerprint_entries=index.rows["fingerprints"])
         with out.phase("query"):

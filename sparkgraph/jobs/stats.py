@@ -7,9 +7,16 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from sparkgraph.config import to_dict
 from sparkgraph.graph import Graph, union_all
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
+from sparkgraph.jobs.common import (
+    GraphConfig,
+    InputConfig,
+    OutputConfig,
+    format_facts,
+    input_label,
+    job_parameters,
+    read_input_graph,
+)
 from sparkgraph.output import atomic_output
 from sparkgraph.session import SessionConfig
 
@@ -34,12 +41,13 @@ def degree_distribution(graph: Graph) -> DataFrame:
 
 def run(spark: SparkSession, config: Config) -> dict:
     with atomic_output(spark, config.output.path, config.output.mode, job="stats",
-                       params=to_dict(config)) as out:
+                       params=job_parameters(config)) as out:
         with out.phase("build graph"):
-            graph, label = read_input_graph(spark, config.input, config.graph)
+            graph, source = read_input_graph(spark, config.input, config.graph)
+            label = input_label(source)
         with out.phase("facts"):
             facts = graph.stats()
-            out.record_input(label, vertices=graph.n, edges=graph.m)
+            out.record_input(label, **source, vertices=graph.n, edges=graph.m)
             out.write_table("facts", spark.createDataFrame([facts]))
         with out.phase("degree distribution"):
             out.write_table("degree_distribution", degree_distribution(graph))

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from sparkgraph.jobs.common import GraphConfig, InputConfig, OutputConfig, format_facts, read_input_graph
+from sparkgraph.jobs.common import (
+    GraphConfig,
+    InputConfig,
+    OutputConfig,
+    format_facts,
+    input_label,
+    read_input_graph,
+)
+from sparkgraph.output import check_output
 from sparkgraph.ppr import WalkIndexParams, build_walk_index
 from sparkgraph.session import SessionConfig
 
@@ -22,16 +30,17 @@ class Config:
 
 
 def run(spark: SparkSession, config: Config) -> dict:
+    check_output(spark, config.output.path, config.output.mode)  # before the index is built, not after
     started = time.perf_counter()
-    graph, label = read_input_graph(spark, config.input, config.graph)
+    graph, source = read_input_graph(spark, config.input, config.graph)
     built = time.perf_counter()
     index = build_walk_index(graph, config.index)
     indexed = time.perf_counter()
     index.save(config.output.path, config.output.mode)
-    summary = {"input": label, "output": config.output.path, "vertices": graph.n, "edges": graph.m,
+    summary = {"input": input_label(source), "output": config.output.path, "vertices": graph.n, "edges": graph.m,
                "fingerprint_entries": index.rows["fingerprints"], "walks_per_vertex": config.index.walks_per_vertex,
-               "seconds": {"build graph": round(built - started, 1), "fingerprints": round(indexed - built, 1),
-                           "save": round(time.perf_counter() - indexed, 1)}}
+               "phases": {"build graph": round(built - started, 1), "fingerprints": round(indexed - built, 1),
+                          "save": round(time.perf_counter() - indexed, 1)}}
     index.unpersist()
     return summary
 
