@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sparkgraph.jobs import JOB_NAMES
-from sparkgraph.packaging import build_zip
+from sparkgraph.packaging import build_zip, write_submit_script
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -29,12 +29,13 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_spark_submit_runs_a_job_from_the_zip_in_another_directory(tmp_path):
+def test_spark_submit_runs_a_job_from_the_zip_and_its_entry_script_in_another_directory(tmp_path):
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
     zip_path = build_zip(str(tmp_path / "dist" / "sparkgraph.zip"))
+    entry = write_submit_script(str(tmp_path / "dist" / "run_job.py"))  # nothing from the checkout is needed
     cmd = [str(BIN / "spark-submit"), "--master", "local[1]", "--driver-memory", "1g", "--py-files", zip_path,
-           str(REPO / "jobs" / "stats.py"), "--input.dataset", "karate", "--output.path", "out"]
+           entry, "stats", "--input.dataset", "karate", "--output.path", "out"]
     done = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     # the driver imported sparkgraph from the zip, and spark-submit's --master won over the default
@@ -43,7 +44,8 @@ def test_spark_submit_runs_a_job_from_the_zip_in_another_directory(tmp_path):
     assert "built Spark session master=local[1]" in log
     assert "shuffle_partitions=200" in log  # Spark's own default: nothing sized from the driver's cores
     manifest = json.loads((workdir / "out" / "manifest.json").read_text())
-    assert manifest["inputs"]["karate"] == {"vertices": 34, "edges": 78}
+    assert manifest["inputs"]["karate"] == {"dataset": "karate", "vertices": 34, "edges": 78}
+    assert manifest["session"]["master"] == "local[1]"  # what ran, not the configuration's default
     assert "vertices" in done.stdout and "34" in done.stdout
 
 
@@ -65,17 +67,23 @@ def test_jobs_run_on_a_local_cluster_with_separate_executors(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "master=local-cluster[2,1,1024]" in done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["inputs"]["cora"] == {"vertices": 2708, "edges": 5429}
+    assert manifest["inputs"]["cora"] == {"dataset": "cora", "vertices": 2708, "edges": 5429}
+    assert manifest["session"]["master"] == "local-cluster[2,1,1024]"
     assert manifest["outputs"]["degree_distribution"]["rows"] > 0
 
 
-def test_bad_input_exits_non_zero_with_one_line(tmp_path):
+def test_bad_input_exits_non_zero_with_one_line_and_leaves_no_checkpoint_folder(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("1\t2\tabc\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
     done = subprocess.run([sys.executable, "-m", "sparkgraph.cli", "run", "stats", "--input.path", str(bad),
                            "--output.path", str(tmp_path / "o"), "--spark.master", "local[1]",
                            "--spark.driver_memory", "1g"],
-                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, env=dict(_env(), TMPDIR=str(temp)), capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "null weight" in errors[0] and "Traceback" not in done.stderr
+    assert len(errors) == 1 and "are not numbers (e.g. 'abc')" in errors[0] and "Traceback" not in done.stderr
+    assert "built Spark session" in done.stderr  # the session (and its checkpoint folder) existed ...
+    assert not [p for p in os.listdir(temp) if p.startswith("sparkgraph-checkpoints-")]  # ... and was removed

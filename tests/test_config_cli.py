@@ -43,9 +43,9 @@ def test_unknown_keys_suggest_the_nearest(tmp_path):
 
 
 def test_wrong_types_are_named():
-    with pytest.raises(ConfigError, match="spark.shuffle_partitions='many' is not a int"):
+    with pytest.raises(ConfigError, match="spark.shuffle_partitions='many' is not an integer"):
         load_config(StatsConfig, None, {"spark.shuffle_partitions": "many"})
-    with pytest.raises(ConfigError, match="graph.unweighted='maybe' is not a bool"):
+    with pytest.raises(ConfigError, match="graph.unweighted='maybe' is not true or false"):
         load_config(StatsConfig, None, {"graph.unweighted": "maybe"})
     # a string parameter keeps its text even when it looks like a number
     assert load_config(StatsConfig, None, {"output.path": "2024"}).output.path == "2024"
@@ -98,6 +98,8 @@ def test_pipeline_job_writes_results_and_report(spark, tmp_path):
     ppr = read_output(spark, str(out), "ppr").toPandas()
     assert ppr.groupby("source").size().eq(10).all() and ppr["source"].nunique() == 34
     assert "Checked against exact power iteration" in report and "precision@10" in report
+    assert "the first of the 20 sources sampled for the check (seed 0)" in report and "| rank |" in report
+    assert manifest["seed"] == 0 and manifest["parameters"]["input"] == {"dataset": "karate"}
 
 
 def test_ppr_job_with_chosen_sources_and_a_bad_one(spark, tmp_path, capsys):

@@ -268,7 +268,7 @@ def test_bad_sources_and_parameters(spark, tmp_path):
         PPRParams(estimator="mean")
     with pytest.raises(ParameterError, match="dangling='discard' is not known"):
         WalkIndexParams(dangling="discard")
-    with pytest.raises(ParameterError, match="push_rounds=60 must be in 0..50"):
+    with pytest.raises(ParameterError, match="push_rounds=60 must be in \\[0, 50\\]"):
         PPRParams(push_rounds=60)
     with pytest.raises(ParameterError, match="strategy='joins' is not known; use one of auto, broadcast, distributed"):
         QueryParams(strategy="joins")

@@ -1,0 +1,225 @@
+"""The bad-input catalogue: every bad input a user can give, and the one line it must produce.
+
+Command line: exit status 2, exactly one line ``error: ...`` holding the expected words, no
+traceback, and nothing left at the output path. Python API: the named ``sparkgraph.errors``
+exception with the expected words. Later capabilities add their rows to these two tables.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_output
+
+from sparkgraph.cli import main
+from sparkgraph.datasets import load_graph
+from sparkgraph.errors import (
+    ConfigError,
+    DatasetNotFoundError,
+    EmptyGraphError,
+    InvalidWeightError,
+    MissingColumnError,
+    NullIdError,
+    ParameterError,
+    UnknownVertexError,
+)
+from sparkgraph.graph import Graph, GraphOptions
+from sparkgraph.io import read_edges
+from sparkgraph.output import atomic_output, read_manifest
+from sparkgraph.ppr import PPRParams, QueryParams, WalkIndex, WalkIndexParams, fully_ppr
+from sparkgraph.session import SessionConfig
+
+STATS = ["run", "stats", "--input.dataset", "karate", "--output.path", "{out}"]
+PPR = ["run", "ppr", "--input.dataset", "karate", "--output.path", "{out}"]
+QUERY = ["run", "ppr_query", "--output.path", "{out}"]
+EDGES = "1\t2\t1.5\n2\t3\t2.0\n3\t1\t1.0\n"
+
+# (case, arguments, files to make first (name -> text; a name ending in / is a folder), words of the error)
+CLI_CASES = [
+    ("yaml that does not parse", STATS + ["--config", "{tmp}/bad.yaml"], {"bad.yaml": "input: [karate\n"},
+     "is not valid YAML at line"),
+    ("unknown key in the yaml", STATS + ["--config", "{tmp}/typo.yaml"], {"typo.yaml": "graph:\n  self_loop: drop\n"},
+     "did you mean 'graph.self_loops'"),
+    ("yaml that is not a mapping", STATS + ["--config", "{tmp}/list.yaml"], {"list.yaml": "- a\n- b\n"},
+     "must hold a mapping"),
+    ("missing config file", STATS + ["--config", "{tmp}/none.yaml"], {}, "cannot read config file"),
+    ("flag typo", PPR + ["--ppr.topk", "5"], {}, "unknown option --ppr.topk; did you mean --ppr.top_k?"),
+    ("flag prefix is not taken", PPR + ["--ppr.top", "5"], {}, "unknown option --ppr.top;"),
+    ("--set typo", PPR + ["--set", "ppr.topk=5"], {}, "did you mean 'ppr.top_k'"),
+    ("--set without =", PPR + ["--set", "ppr.top_k"], {}, "is not KEY=VALUE"),
+    ("flag without a value", PPR + ["--ppr.top_k"], {}, "expected one argument"),
+    ("unknown job", ["run", "pipelin"], {}, "did you mean 'pipeline'"),
+    ("text for an integer", PPR + ["--ppr.top_k", "ten"], {}, "ppr.top_k='ten' is not an integer"),
+    ("fraction for an integer", PPR + ["--ppr.walks_per_source", "10.5"], {}, "ppr.walks_per_source=10.5 is not an integer"),
+    ("zero top_k", PPR + ["--ppr.top_k", "0"], {}, "ppr.top_k=0 must be at least 1"),
+    ("restart probability 1.5", PPR + ["--ppr.restart_prob", "1.5"], {}, "ppr.restart_prob=1.5 must be in (0, 1)"),
+    ("negative seed", PPR + ["--ppr.seed", "-1"], {}, "ppr.seed=-1 must be at least 0"),
+    ("unknown estimator", PPR + ["--ppr.estimator", "mean"], {}, "ppr.estimator='mean' is not known; use one of"),
+    ("push rounds out of range", PPR + ["--ppr.push_rounds", "60"], {}, "ppr.push_rounds=60 must be in [0, 50]"),
+    ("unknown self-loop policy", STATS + ["--graph.self_loops", "remove"], {}, "graph.self_loops='remove' is not known"),
+    ("unknown duplicate policy", STATS + ["--graph.duplicates", "avg"], {}, "graph.duplicates='avg' is not known"),
+    ("unknown output mode", STATS + ["--output.mode", "replace"], {}, "output.mode='replace' is not known"),
+    ("unknown input format", STATS + ["--input.format", "xml"], {}, "input.format='xml' is not known"),
+    ("unknown data set", STATS + ["--input.dataset", "nope"], {}, "input.dataset='nope' is not known"),
+    ("driver memory that is not a size", STATS + ["--spark.driver_memory", "lots"], {},
+     "spark.driver_memory='lots' is not a memory size"),
+    ("master that is not a master", STATS + ["--spark.master", "foo"], {}, "spark.master='foo' is not a Spark master"),
+    ("shuffle partitions as text", STATS + ["--spark.shuffle_partitions", "many"], {},
+     "spark.shuffle_partitions='many' is not an integer"),
+    ("negative sample of the pipeline's check", ["run", "pipeline", "--input.dataset", "karate", "--check.sources", "-1",
+                                                 "--output.path", "{out}"], {}, "check.sources=-1 must be at least 0"),
+    ("missing input file", STATS + ["--input.path", "{tmp}/missing.tsv"], {}, "input.path '{tmp}/missing.tsv' does not exist"),
+    ("empty input folder", STATS + ["--input.path", "{tmp}/empty/"], {"empty/": None}, "is an empty folder"),
+    ("empty input file", STATS + ["--input.path", "{tmp}/empty.tsv"], {"empty.tsv": ""}, "is empty: it holds no edge lines"),
+    ("comments only", STATS + ["--input.path", "{tmp}/comments.tsv"], {"comments.tsv": "# nothing\n"}, "is empty"),
+    ("one column", STATS + ["--input.path", "{tmp}/one.tsv"], {"one.tsv": "1\n2\n"}, "does not split into two ids"),
+    ("folder of unknown files", STATS + ["--input.path", "{tmp}/odd/"], {"odd/a.bin": "1 2\n"},
+     "cannot tell the format of the files"),
+    ("folder mixing formats", STATS + ["--input.path", "{tmp}/mixed/"], {"mixed/a.tsv": EDGES, "mixed/b.csv": "1,2\n"},
+     "mixes csv and tsv files"),
+    ("weights that are not numbers", STATS + ["--input.path", "{tmp}/w.tsv"], {"w.tsv": "1\t2\tabc\n2\t3\t1\n"},
+     "1 values of the weight column 'weight' are not numbers (e.g. 'abc')"),
+    ("weighted csv with a header and a bad weight", STATS + ["--input.path", "{tmp}/h.csv", "--graph.weight", "w"],
+     {"h.csv": "from,to,w\na,b,1\nb,c,x\n"}, "values of the weight column 'w' are not numbers"),
+    ("a weight column that is not there", STATS + ["--input.path", "{tmp}/e.tsv", "--graph.weight", "strength"],
+     {"e.tsv": EDGES}, "strength"),
+    ("negative weight", STATS + ["--input.path", "{tmp}/neg.tsv"], {"neg.tsv": "1\t2\t1.0\n2\t3\t-4\n"}, "negative weight"),
+    ("NaN weight", STATS + ["--input.path", "{tmp}/nan.tsv"], {"nan.tsv": "1\t2\tNaN\n2\t3\t1\n"}, "NaN"),
+    ("missing sources file", PPR + ["--sources.path", "{tmp}/ids.txt"], {}, "sources.path '{tmp}/ids.txt' does not exist"),
+    ("sources given twice", PPR + ["--sources.ids", "1", "--sources.path", "{tmp}/ids.txt"], {"ids.txt": "1\n"},
+     "set sources.ids or sources.path, not both"),
+    ("unknown source", PPR + ["--sources.ids", "1,77"], {}, "source ids not in the graph: [77]"),
+    ("text sources on integer ids", PPR + ["--sources.ids", "a,b"], {}, "are not integers, but the graph's ids are"),
+    ("query without sources", QUERY + ["--index.path", "{tmp}/index"], {"index/manifest.json": "{}"},
+     "ppr_query answers chosen sources"),
+    ("query of a missing index", QUERY + ["--index.path", "{tmp}/nothing", "--sources.ids", "1"], {},
+     "index.path '{tmp}/nothing' does not exist"),
+    ("query of a folder that is no index", QUERY + ["--index.path", "{tmp}/plain", "--sources.ids", "1"],
+     {"plain/x.txt": "x"}, "holds no manifest.json: it is not a saved walk index"),
+    ("prune out of range", QUERY + ["--index.path", "{tmp}/i", "--sources.ids", "1", "--query.prune", "1.5"], {},
+     "query.prune=1.5 must be in [0, 1)"),
+    ("index walks zero", ["run", "walk_index", "--input.dataset", "karate", "--index.walks_per_vertex", "0",
+                          "--output.path", "{out}"], {}, "index.walks_per_vertex=0 must be at least 1"),
+    ("output under a file", ["run", "stats", "--input.dataset", "karate", "--output.path", "{tmp}/afile/out"],
+     {"afile": "x"}, "lies under the file"),
+    ("output where nothing can be written", ["run", "stats", "--input.dataset", "karate", "--output.path",
+                                             "/proc/sparkgraph-out"], {}, "cannot be written"),
+    ("output that exists", STATS, {"out/manifest.json": "{}"}, "already exists; remove it or run with output mode 'overwrite'"),
+    ("overwrite of a folder that is no output", STATS + ["--output.mode", "overwrite"], {"out/thesis.tex": "years of work"},
+     "not a sparkgraph output"),
+]
+
+
+def _make(tmp: Path, files: dict) -> None:
+    for name, text in files.items():
+        path = tmp / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.mark.parametrize("case,args,files,words", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_command_line(spark, tmp_path, capsys, case, args, files, words):
+    _make(tmp_path, files)
+    out = tmp_path / "out"
+    existed = out.exists()
+    before = sorted(p.name for p in out.iterdir()) if existed else []
+    fill = {"tmp": str(tmp_path), "out": str(out)}
+    assert main([a.format(**fill) for a in args]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err[-2000:]
+    assert words.format(**fill) in errors[0], errors[0]
+    if existed:  # a refused run leaves what was there untouched
+        assert sorted(p.name for p in out.iterdir()) == before
+    else:
+        assert_no_output(spark, out)
+
+
+def test_bad_spark_settings_are_refused_before_spark_starts(tmp_path):
+    """No session is active in a fresh process: the message comes before any JVM would start."""
+    done = subprocess.run([sys.executable, "-m", "sparkgraph.cli", "run", "stats", "--spark.driver_memory", "lots",
+                           "--output.path", str(tmp_path / "o")], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: spark.driver_memory='lots' is not a memory size; give e.g. 4g or 512m"]
+
+
+@pytest.fixture(scope="module")
+def karate(spark):
+    return load_graph(spark, "karate")
+
+
+# (case, call(spark, karate graph, tmp folder), the exception, words of its message)
+API_CASES = [
+    ("top_k as text", lambda s, g, t: PPRParams(top_k="10"), ParameterError, "top_k='10' is not an integer"),
+    ("fractional walks", lambda s, g, t: PPRParams(walks_per_source=10.5), ParameterError, "walks_per_source=10.5 is not an integer"),
+    ("boolean for an integer", lambda s, g, t: PPRParams(top_k=True), ParameterError, "top_k=True is not an integer"),
+    ("negative seed", lambda s, g, t: PPRParams(seed=-3), ParameterError, "seed=-3 must be at least 0"),
+    ("NaN restart probability", lambda s, g, t: PPRParams(restart_prob=math.nan), ParameterError, "is not a finite number"),
+    ("unknown strategy", lambda s, g, t: PPRParams(strategy="joins"), ParameterError, "strategy='joins' is not known"),
+    ("prune 1.5", lambda s, g, t: QueryParams(prune=1.5), ParameterError, "prune=1.5 must be in [0, 1)"),
+    ("query strategy", lambda s, g, t: QueryParams(strategy="joins"), ParameterError, "use one of auto, broadcast, distributed"),
+    ("index walks zero", lambda s, g, t: WalkIndexParams(walks_per_vertex=0), ParameterError, "walks_per_vertex=0 must be at least 1"),
+    ("index dangling discard", lambda s, g, t: WalkIndexParams(dangling="discard"), ParameterError, "dangling='discard' is not known"),
+    ("duplicate policy", lambda s, g, t: GraphOptions(duplicates="avg"), ParameterError, "duplicates='avg' is not known"),
+    ("session memory", lambda s, g, t: SessionConfig(driver_memory="lots"), ParameterError, "is not a memory size"),
+    ("session remote", lambda s, g, t: SessionConfig(remote="http://x"), ParameterError, "is not a Spark Connect address"),
+    ("sources as a number", lambda s, g, t: fully_ppr(g, PPRParams(), sources=1), ParameterError,
+     "sources=1 is not a list of ids or a one-column DataFrame; pass e.g. sources=[1]"),
+    ("sources as a string", lambda s, g, t: fully_ppr(g, PPRParams(), sources="1"), ParameterError, "is not a list of ids"),
+    ("text sources on integer ids", lambda s, g, t: fully_ppr(g, PPRParams(), sources=["1"]), ParameterError,
+     "source ids ['1'] are not integers, but the graph's ids are"),
+    ("no sources", lambda s, g, t: fully_ppr(g, PPRParams(), sources=[]), ParameterError, "the source list is empty"),
+    ("a None source", lambda s, g, t: fully_ppr(g, PPRParams(), sources=[1, None]), NullIdError, "a source id is None"),
+    ("unknown source", lambda s, g, t: fully_ppr(g, PPRParams(), sources=[1, 99]), UnknownVertexError, "[99]"),
+    ("source table of text", lambda s, g, t: fully_ppr(g, PPRParams(), sources=s.createDataFrame([("x",)], "id string")),
+     ParameterError, "source ids ['x'] are not integers"),
+    ("missing input", lambda s, g, t: read_edges(s, str(t / "none.tsv")), DatasetNotFoundError, "does not exist"),
+    ("unknown read format", lambda s, g, t: read_edges(s, str(t), fmt="xml"), ParameterError, "format 'xml' is not supported"),
+    ("unknown output mode", lambda s, g, t: atomic_output(s, str(t / "o"), mode="replace").__enter__(), ParameterError,
+     "output mode 'replace' is not known"),
+    ("not an output", lambda s, g, t: read_manifest(s, str(t)), DatasetNotFoundError, "not a complete sparkgraph output"),
+    ("an output that is not an index", lambda s, g, t: _not_an_index(s, t), ParameterError, "not a walk index"),
+    ("edges without dst", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, 2)], "src long, to long")),
+     MissingColumnError, "dst"),
+    ("null endpoint", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, None)], "src long, dst long")), NullIdError, "null"),
+    ("negative weight", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, 2, -1.0)], "src long, dst long, weight double"),
+                                                        weight="weight"), InvalidWeightError, "negative"),
+    ("no edges", lambda s, g, t: Graph.from_edges(s.createDataFrame([], "src long, dst long")), EmptyGraphError, "empty"),
+    ("config section key", lambda s, g, t: _load_with(t, "ppr:\n  top_k: 0\n"), ParameterError, "ppr.top_k=0 must be at least 1"),
+    ("config type", lambda s, g, t: _load_with(t, "ppr:\n  top_k: many\n"), ConfigError, "ppr.top_k='many' is not an integer"),
+]
+
+
+def _not_an_index(spark, tmp: Path):
+    with atomic_output(spark, str(tmp / "stats"), job="stats") as out:
+        out.write_text("note.md", "not an index")
+    return WalkIndex.load(spark, str(tmp / "stats"))
+
+
+def _load_with(tmp: Path, text: str):
+    from sparkgraph.config import load_config
+    from sparkgraph.jobs.ppr import Config
+
+    (tmp / "c.yaml").write_text(text)
+    return load_config(Config, str(tmp / "c.yaml"))
+
+
+@pytest.mark.connect
+@pytest.mark.parametrize("case,call,error,words", API_CASES, ids=[c[0] for c in API_CASES])
+def test_python_api(spark, karate, tmp_path, case, call, error, words):
+    with pytest.raises(error) as caught:
+        call(spark, karate, tmp_path)
+    assert words in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_the_catalogue_keeps_growing():
+    assert len(CLI_CASES) + len(API_CASES) >= 40
