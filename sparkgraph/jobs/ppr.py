@@ -8,8 +8,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
-from sparkgraph.errors import ConfigError
-from sparkgraph.fs import qualify
+from sparkgraph.errors import ConfigError, DatasetNotFoundError
+from sparkgraph.fs import file_system
 from sparkgraph.io import read_edges
 from sparkgraph.jobs.common import (
     GraphConfig,
@@ -65,7 +65,11 @@ def read_sources(spark: SparkSession, id_type: DataType, config: SourcesConfig) 
         return values
     if config.path:
         if config.path.endswith((".txt", ".tsv", ".csv", ".txt.gz")):
-            return spark.read.text(qualify(spark, config.path)).select(F.trim("value").alias("id")).filter("id != ''")
+            fs = file_system(spark)
+            uri = fs.qualify(config.path)
+            if not fs.exists(uri):  # on a cluster, where the local check before Spark could not look
+                raise DatasetNotFoundError(f"sources.path {config.path!r} does not exist ({uri}); check the path")
+            return spark.read.text(uri).select(F.trim("value").alias("id")).filter("id != ''")
         table = read_edges(spark, config.path)
         return table.select(F.col(table.columns[0]).alias("id"))
     return None
