@@ -191,9 +191,10 @@ def numeric_column(df: DataFrame, column: str, key: str) -> DataFrame:
     bad = df.filter(F.col(column).isNotNull() & cast.isNull())
     row = bad.agg(F.count("*").alias("n"), F.first(column).alias("example")).first()
     if row["n"]:
-        raise InvalidWeightError(f"{row['n']} values of the weight column {column!r} are not numbers (e.g. "
-                                 f"{row['example']!r}); fix those lines, name another column with {key} or read "
-                                 "the graph unweighted")
+        what = "1 value" if row["n"] == 1 else f"{row['n']} values"
+        verb = "is not a number" if row["n"] == 1 else "are not numbers"
+        raise InvalidWeightError(f"{what} of the weight column {column!r} {verb} (e.g. {row['example']!r}); fix "
+                                 f"those lines, name another column with {key} or read the graph unweighted")
     return df.withColumn(column, cast)
 
 

@@ -84,6 +84,6 @@ def test_bad_input_exits_non_zero_with_one_line_and_leaves_no_checkpoint_folder(
                           timeout=300)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "are not numbers (e.g. 'abc')" in errors[0] and "Traceback" not in done.stderr
+    assert len(errors) == 1 and "is not a number (e.g. 'abc')" in errors[0] and "Traceback" not in done.stderr
     assert "built Spark session" in done.stderr  # the session (and its checkpoint folder) existed ...
     assert not [p for p in os.listdir(temp) if p.startswith("sparkgraph-checkpoints-")]  # ... and was removed
