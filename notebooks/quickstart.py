@@ -56,6 +56,23 @@ print("exact top 3 of 34:", best, "estimated:", ppr[ppr.source == 34].nlargest(3
 
 # COMMAND ----------
 
+# MAGIC %md ## FastRP embeddings: equal to the local twin, and the nearest members of a vertex
+
+# COMMAND ----------
+
+import numpy as np  # noqa: E402
+
+from sparkgraph.embed import FastRPParams, fastrp, nearest  # noqa: E402
+from sparkgraph.embed.evaluate import collect_embedding  # noqa: E402
+from sparkgraph.local.fastrp import fastrp as local_fastrp  # noqa: E402
+
+params = FastRPParams(dimension=32, seed=1)
+embeddings = fastrp(graph, params).cache()
+assert np.allclose(collect_embedding(embeddings, local.names), local_fastrp(local, params), atol=1e-5)
+nearest(embeddings, [1, 34], k=3).orderBy("query", "rank").show()
+
+# COMMAND ----------
+
 # MAGIC %md ## Results are written atomically, with a manifest
 
 # COMMAND ----------

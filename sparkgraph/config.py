@@ -90,6 +90,8 @@ def type_name(tp: Any) -> str:
         inner = [a for a in args if a is not type(None)][0]
         return f"{type_name(inner)} or null"
     origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
     if origin is not None:
         return getattr(origin, "__name__", str(origin))
     return getattr(tp, "__name__", str(tp))

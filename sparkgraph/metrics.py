@@ -134,7 +134,7 @@ def modularity(adjacency: sp.spmatrix, labels: np.ndarray) -> float:
 
 # ---------------------------------------------------------------------- embeddings
 def node_classification_f1(embedding: np.ndarray, labels: np.ndarray, train_fraction: float = 0.1,
-                            seed: int = 0) -> tuple[float, float]:
+                            seed: int = 0, C: float = 1.0) -> tuple[float, float]:
     """Micro- and macro-F1 of one-vs-rest logistic regression trained on a fraction of nodes.
 
     Args:
@@ -142,6 +142,7 @@ def node_classification_f1(embedding: np.ndarray, labels: np.ndarray, train_frac
         labels: ``n x c`` 0/1 indicator matrix (multi-label) or a length-n label vector.
         train_fraction: Share of nodes used for training (10 % in the FastRP paper).
         seed: Split seed.
+        C: Inverse regularisation strength of the logistic regression (the FastRP notebook uses 0.1).
 
     Returns:
         ``(micro_f1, macro_f1)`` on the held-out nodes; multi-label predictions keep, per
@@ -159,7 +160,7 @@ def node_classification_f1(embedding: np.ndarray, labels: np.ndarray, train_frac
     order = rng.permutation(len(embedding))
     cut = max(1, int(train_fraction * len(order)))
     train, test = order[:cut], order[cut:]
-    model = OneVsRestClassifier(LogisticRegression(max_iter=1000))
+    model = OneVsRestClassifier(LogisticRegression(C=C, max_iter=1000))
     model.fit(embedding[train], y[train])
     if multi:
         scores = model.predict_proba(embedding[test])
@@ -179,7 +180,12 @@ def link_prediction_auc(embedding: np.ndarray, positive: np.ndarray, negative: n
     def score(pairs):
         return np.einsum("ij,ij->i", embedding[pairs[:, 0]], embedding[pairs[:, 1]])
 
-    pos, neg = score(np.asarray(positive)), score(np.asarray(negative))
+    return auc(score(np.asarray(positive)), score(np.asarray(negative)))
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Area under the ROC curve of scores of positives against negatives (ties count one half)."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
     values = np.concatenate([pos, neg])
     ranks = _average_ranks(values)
     r_pos = ranks[: len(pos)].sum()

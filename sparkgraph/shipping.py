@@ -142,7 +142,8 @@ def map_with_matrices(work: DataFrame, key: str, shipments: list[Shipment], part
         build: Turns ``{name: (indptr, cols, values)}`` (CSR arrays, see
             :func:`~sparkgraph.udfs.packing.assemble_csr`) into what ``answer`` uses; run once per
             Python worker and cached there.
-        answer: Yields result frames for a sorted array of items.
+        answer: Yields result frames (pandas, cast to ``schema``, or Arrow record batches of exactly
+            ``schema``) for a sorted array of items.
         schema: DDL schema of the result frames.
 
     Returns:
@@ -186,6 +187,9 @@ def map_with_matrices(work: DataFrame, key: str, shipments: list[Shipment], part
             built = packing.cached(token, lambda parts=parts: build(
                 {name: packing.assemble_csr(shapes[name][0], shapes[name][1], parts[name]) for name in parts}))
             for frame in answer(items_of.pop(pack_id), built):
-                yield pa.RecordBatch.from_pandas(frame, schema=arrow_schema, preserve_index=False)
+                if isinstance(frame, pa.RecordBatch):
+                    yield frame
+                else:
+                    yield pa.RecordBatch.from_pandas(frame, schema=arrow_schema, preserve_index=False)
 
     return joined.mapInArrow(run, schema)

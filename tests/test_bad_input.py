@@ -18,10 +18,12 @@ from conftest import assert_no_output
 
 from sparkgraph.cli import main
 from sparkgraph.datasets import load_graph
+from sparkgraph.embed import FastRPParams, fastrp, nearest
 from sparkgraph.errors import (
     ConfigError,
     DatasetNotFoundError,
     EmptyGraphError,
+    InputError,
     InvalidWeightError,
     MissingColumnError,
     NullIdError,
@@ -110,6 +112,24 @@ CLI_CASES = [
     ("output where nothing can be written", ["run", "stats", "--input.dataset", "karate", "--output.path",
                                              "/proc/sparkgraph-out"], {}, "cannot be written"),
     ("output that exists", STATS, {"out/manifest.json": "{}"}, "already exists; remove it or run with output mode 'overwrite'"),
+    ("embedding weights all zero", ["run", "embed", "--input.dataset", "karate", "--fastrp.iteration_weights", "0,0",
+                                    "--output.path", "{out}"], {}, "fastrp.iteration_weights=[0.0, 0.0] needs at least one"),
+    ("embedding weights as words", ["run", "embed", "--input.dataset", "karate", "--fastrp.iteration_weights", "a,b",
+                                    "--output.path", "{out}"], {}, "fastrp.iteration_weights=('a', 'b') must be numbers"),
+    ("embedding dimension zero", ["run", "embed", "--input.dataset", "karate", "--fastrp.dimension", "0",
+                                  "--output.path", "{out}"], {}, "fastrp.dimension=0 must be at least 1"),
+    ("degree scaling out of range", ["run", "embed", "--input.dataset", "karate", "--fastrp.normalization_strength",
+                                     "-2", "--output.path", "{out}"], {}, "fastrp.normalization_strength=-2.0 must be in [-1, 1]"),
+    ("unknown direction", ["run", "embed", "--input.dataset", "karate", "--fastrp.direction", "up",
+                           "--output.path", "{out}"], {}, "fastrp.direction='up' is not known; use one of out, in, both"),
+    ("sparsity below one", ["run", "embed", "--input.dataset", "karate", "--fastrp.sparsity", "0.5",
+                            "--output.path", "{out}"], {}, "fastrp.sparsity=0.5 is not 'sqrt_n' or a number >= 1"),
+    ("features without feature dimensions", ["run", "embed", "--input.dataset", "karate", "--features.path",
+                                             "{tmp}/f.parquet", "--output.path", "{out}"], {"f.parquet/": None},
+     "features were given but feature_dim is 0; set fastrp.feature_dim"),
+    ("features from an empty folder", ["run", "embed", "--input.dataset", "karate", "--features.path", "{tmp}/f/",
+                                       "--fastrp.feature_dim", "4", "--output.path", "{out}"], {"f/": None},
+     "is an empty folder"),
     ("overwrite of a folder that is no output", STATS + ["--output.mode", "overwrite"], {"out/thesis.tex": "years of work"},
      "not a sparkgraph output"),
 ]
@@ -194,9 +214,36 @@ API_CASES = [
     ("negative weight", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, 2, -1.0)], "src long, dst long, weight double"),
                                                         weight="weight"), InvalidWeightError, "negative"),
     ("no edges", lambda s, g, t: Graph.from_edges(s.createDataFrame([], "src long, dst long")), EmptyGraphError, "empty"),
+    ("fastrp dimension", lambda s, g, t: FastRPParams(dimension=0), ParameterError, "dimension=0 must be at least 1"),
+    ("fastrp empty weights", lambda s, g, t: FastRPParams(iteration_weights=[]), ParameterError,
+     "iteration_weights=[] needs at least one non-zero weight"),
+    ("fastrp zero weights", lambda s, g, t: FastRPParams(iteration_weights=(0, 0)), ParameterError, "needs at least one"),
+    ("fastrp beta", lambda s, g, t: FastRPParams(normalization_strength=1.5), ParameterError, "must be in [-1, 1]"),
+    ("fastrp direction", lambda s, g, t: FastRPParams(direction="up"), ParameterError, "direction='up' is not known"),
+    ("fastrp feature_dim too large", lambda s, g, t: FastRPParams(dimension=8, feature_dim=8), ParameterError,
+     "feature_dim=8 must be below dimension=8"),
+    ("features with missing ids", lambda s, g, t: fastrp(g, FastRPParams(dimension=8, feature_dim=2),
+                                                         _features(s, g, drop=1)), InputError, "1 vertices have no features"),
+    ("features with NaN", lambda s, g, t: fastrp(g, FastRPParams(dimension=8, feature_dim=2), _features(s, g, nan=True)),
+     InputError, "hold NaN or null values"),
+    ("features of two lengths", lambda s, g, t: fastrp(g, FastRPParams(dimension=8, feature_dim=2),
+                                                       _features(s, g, ragged=True)), InputError, "different lengths"),
+    ("nearest to an unknown vertex", lambda s, g, t: nearest(fastrp(g, FastRPParams(dimension=8)), [1, 99]),
+     UnknownVertexError, "query ids without an embedding: [99]"),
+    ("nearest with k zero", lambda s, g, t: nearest(fastrp(g, FastRPParams(dimension=8)), [1], k=0), ParameterError,
+     "k=0 must be a positive integer"),
     ("config section key", lambda s, g, t: _load_with(t, "ppr:\n  top_k: 0\n"), ParameterError, "ppr.top_k=0 must be at least 1"),
     ("config type", lambda s, g, t: _load_with(t, "ppr:\n  top_k: many\n"), ConfigError, "ppr.top_k='many' is not an integer"),
 ]
+
+
+def _features(spark, graph, drop: int = 0, nan: bool = False, ragged: bool = False):
+    rows = [(i, [float(i), 1.0]) for i in range(1, 35)][drop:]
+    if nan:
+        rows[0] = (rows[0][0], [math.nan, 1.0])
+    if ragged:
+        rows[0] = (rows[0][0], [1.0])
+    return spark.createDataFrame(rows, "id long, values array<double>")
 
 
 def _not_an_index(spark, tmp: Path):

@@ -99,6 +99,8 @@ def test_pipeline_job_writes_results_and_report(spark, tmp_path):
     assert ppr.groupby("source").size().eq(10).all() and ppr["source"].nunique() == 34
     assert "Checked against exact power iteration" in report and "precision@10" in report
     assert "the first of the 20 sources sampled for the check (seed 0)" in report and "| rank |" in report
+    assert "## FastRP embedding" in report and "| 10% |" in report and (run / "embedding.png").exists()
+    assert read_output(spark, str(out), "embeddings").count() == 34
     assert manifest["seed"] == 0 and manifest["parameters"]["input"] == {"dataset": "karate"}
 
 
@@ -137,3 +139,18 @@ def test_walk_index_and_query_jobs(spark, tmp_path, capsys):
     assert main(["run", "ppr_query", "--index.path", str(index), "--output.path", str(tmp_path / "bad")]) == 2
     assert "ppr_query answers chosen sources: set sources.ids or sources.path" in capsys.readouterr().err
     assert_no_output(spark, tmp_path / "bad")
+
+
+def test_embed_job_writes_the_embeddings_of_the_api(spark, tmp_path):
+    from sparkgraph.datasets import load_graph
+    from sparkgraph.embed import FastRPParams, fastrp
+
+    out = tmp_path / "embed"
+    assert main(["run", "embed", "--config", str(REPO / "conf" / "embed.yaml"), "--input.dataset", "karate",
+                 "--fastrp.dimension", "16", "--fastrp.iteration_weights", "0,1,2", "--output.path", str(out)]) == 0
+    got = read_output(spark, str(out), "embeddings").orderBy("id").toPandas()
+    params = FastRPParams(dimension=16, iteration_weights=(0.0, 1.0, 2.0))
+    expected = fastrp(load_graph(spark, "karate"), params).orderBy("id").toPandas()
+    assert got["id"].tolist() == expected["id"].tolist()
+    assert all(list(a) == list(b) for a, b in zip(got["embedding"], expected["embedding"], strict=True))
+    assert read_manifest(spark, str(out))["parameters"]["fastrp"]["iteration_weights"] == [0.0, 1.0, 2.0]

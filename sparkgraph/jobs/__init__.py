@@ -12,7 +12,7 @@ from types import ModuleType
 
 from sparkgraph.errors import ConfigError
 
-JOB_NAMES = ("stats", "ppr", "walk_index", "ppr_query", "pipeline")
+JOB_NAMES = ("stats", "ppr", "walk_index", "ppr_query", "embed", "pipeline")
 
 
 def _loader(name: str):

@@ -10,6 +10,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkgraph import metrics
+from sparkgraph.datasets import DATASETS, load_labels
+from sparkgraph.embed import FastRPParams, fastrp
+from sparkgraph.embed.evaluate import collect_embedding, label_matrix
+from sparkgraph.embed.report import embedding_section, projection_png
 from sparkgraph.errors import GraphTooLargeError
 from sparkgraph.jobs.common import (
     GraphConfig,
@@ -51,6 +55,7 @@ class Config:
     input: InputConfig = field(default_factory=InputConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     ppr: PPRParams = field(default_factory=lambda: PPRParams(top_k=10))
+    fastrp: FastRPParams = field(default_factory=FastRPParams)
     check: CheckConfig = field(default_factory=CheckConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(path="output/pipeline"))
     spark: SessionConfig = field(default_factory=SessionConfig)
@@ -76,10 +81,29 @@ def run(spark: SparkSession, config: Config) -> dict:
             out.write_table("ppr", scores)
             sections.append(ppr_section(graph, scores, config))
             scores.unpersist()
+        with out.phase("embed"):
+            embeddings = fastrp(graph, config.fastrp).persist()
+            out.write_table("embeddings", embeddings)
+            sections.append(embed_section(graph, embeddings, source, config, out))
+            embeddings.unpersist()
         stages = [{"stage": k, "seconds": v} for k, v in out.manifest["phases"].items()]
         out.write_text("report.md", pipeline_report(label, facts, stages, "degree_distribution.png", sections))
     return {"input": label, "output": config.output.path, "report": out.uri("report.md"),
             **facts, "stages": {s["stage"]: s["seconds"] for s in stages}}
+
+
+def embed_section(graph, embeddings, source: dict, config: Config, out) -> str:
+    """The report's FastRP section (F1 on the bundled labels, 2-D plot), when the embeddings fit the driver."""
+    try:
+        names = graph.vertices.orderBy("id").select("name").toPandas()["name"].to_numpy()
+        vectors = collect_embedding(embeddings, names, max_bytes=config.check.max_driver_bytes)
+    except GraphTooLargeError as exc:
+        return f"\n## FastRP embedding\n\nEvaluation skipped: {exc}\n"
+    dataset = source.get("dataset")
+    labels = load_labels(dataset) if dataset and DATASETS[dataset].labels else None
+    y = label_matrix(labels, names) if labels is not None else None
+    out.write_bytes("embedding.png", projection_png(vectors, y, f"{input_label(source)}: FastRP, 2 principal components"))
+    return embedding_section(vectors, names, labels, config.fastrp, "embedding.png")
 
 
 def ppr_section(graph, scores, config: Config) -> str:
