@@ -19,7 +19,14 @@ test: $(STAMP)  ## the whole suite: classic lane, then the Spark Connect lane (o
 	$(PY) -m pytest -q
 	SPARKGRAPH_TEST_LANE=connect $(PY) -m pytest -q -m connect
 
-bench: $(STAMP)  ## benchmarks against the peers; tables on stdout, JSON in bench/results/
+PEERS := .venv-peers/.installed
+
+$(PEERS):  # the embedding peers' own environment (pecanpy needs numpy < 2)
+	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install --quiet "numpy<2" gensim pecanpy scipy
+	@touch $(PEERS)
+
+bench: $(STAMP) $(PEERS)  ## benchmarks against the peers; tables on stdout, JSON in bench/results/
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 dist: $(STAMP)  ## wheel in dist/; dist/sparkgraph.zip and dist/run_job.py for spark-submit --py-files
@@ -32,4 +39,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check sparkgraph jobs tests bench notebooks
 
 clean:
-	rm -rf dist build output bench/results .pytest_cache
+	rm -rf dist build output bench/results .pytest_cache .venv-peers

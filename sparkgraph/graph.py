@@ -38,6 +38,7 @@ from sparkgraph.params import one_of, param, validate
 log = logging.getLogger(__name__)
 
 DUPLICATE_POLICIES = ("sum", "max", "first")
+BROADCAST_ID_MAP = 2_000_000  # vertices up to which results are translated by a broadcast join (about 50 MB)
 SELF_LOOP_POLICIES = ("keep", "drop")
 
 
@@ -216,8 +217,9 @@ class Graph:
 
     # ------------------------------------------------------------------ ids
     def to_names(self, df: DataFrame, *columns: str) -> DataFrame:
-        """Replace dense ids in ``columns`` of ``df`` by the caller's ids (a join per column)."""
-        return names_of(self.vertices, df, *columns)
+        """Replace dense ids in ``columns`` of ``df`` by the caller's ids (a join per column; the id
+        map is broadcast while it has at most ``BROADCAST_ID_MAP`` vertices, so ``df`` is not shuffled)."""
+        return names_of(self.vertices, df, *columns, broadcast=self.n <= BROADCAST_ID_MAP)
 
     def to_ids(self, names: DataFrame | list | tuple, column: str | None = None, what: str = "vertex") -> DataFrame:
         """Dense ids ``(id)`` of the given caller ids; every one must be a vertex (see :func:`ids_of`)."""
@@ -239,12 +241,14 @@ def union_all(frames: list[DataFrame]) -> DataFrame:
 
 
 # ---------------------------------------------------------------------- id translation
-def names_of(id_map: DataFrame, df: DataFrame, *columns: str) -> DataFrame:
-    """Replace dense ids in ``columns`` of ``df`` by names from an ``(id, name)`` map (a join per column)."""
+def names_of(id_map: DataFrame, df: DataFrame, *columns: str, broadcast: bool = False) -> DataFrame:
+    """Replace dense ids in ``columns`` of ``df`` by names from an ``(id, name)`` map (a join per column;
+    ``broadcast`` ships the map to every task instead of shuffling ``df``)."""
     out = df
     for col in columns:
         names = id_map.select(F.col("id").alias(col), F.col("name").alias("_name"))
-        out = out.join(names, col, "left").drop(col).withColumnRenamed("_name", col)
+        out = out.join(F.broadcast(names) if broadcast else names, col, "left").drop(col).withColumnRenamed(
+            "_name", col)
     return out.select(*df.columns)
 
 

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from sparkgraph.errors import GraphTooLargeError, ParameterError
-from sparkgraph.graph import Graph, ids_of, names_of, union_all
+from sparkgraph.graph import BROADCAST_ID_MAP, Graph, ids_of, names_of, union_all
 from sparkgraph.output import atomic_output, read_manifest, read_output
 from sparkgraph.params import at_least, between, one_of, param, validate
 from sparkgraph.ppr.fully_ppr import SCORES_SCHEMA, dense_scores, keep_top_k
@@ -206,7 +206,7 @@ class WalkIndex:
         scores = (own.filter(F.col("target") != JUMP).join(jump, "vertex", "left")
                   .select(F.col("vertex").alias("source"), "target",
                           (F.col("score") / (1 - F.coalesce(F.col("jump"), F.lit(0.0)))).alias("score")))
-        return names_of(self.vertices, scores, "source", "target")
+        return names_of(self.vertices, scores, "source", "target", broadcast=self.rows["vertices"] <= BROADCAST_ID_MAP)
 
 
 def build_walk_index(graph: Graph, params: WalkIndexParams | None = None) -> WalkIndex:
@@ -269,7 +269,8 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
         scores = _broadcast_query(index, ids, params)
     else:
         scores = keep_top_k(_join_query(index, ids, params), params.top_k)
-    result = names_of(index.vertices, scores, "source", "target")
+    result = names_of(index.vertices, scores, "source", "target",
+                      broadcast=index.rows["vertices"] <= BROADCAST_ID_MAP)
     log.info("walk index query planned in %.1fs", time.perf_counter() - started)
     return result
 
