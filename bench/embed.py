@@ -73,8 +73,12 @@ def speed_rows(spark, name: str, graph: Graph, local: LocalGraph | None, out: st
         rows.append({"graph": name, "what": "local scipy twin (one core)", "seconds": round(twin_seconds, 2),
                      "arc_dims_per_s_per_core": round(graph.num_arcs * 128 * 4 / twin_seconds)})
     cores = parallelism(spark)
+    chosen = set()
     for strategy in strategies:
         params = FastRPParams(**{**SPEED.__dict__, "strategy": strategy})
+        if choose_strategy(graph, params) in chosen:
+            continue  # auto already ran it
+        chosen.add(choose_strategy(graph, params))
         label = f"spark fastrp ({choose_strategy(graph, params)}{', auto' if strategy == 'auto' else ''})"
         _, seconds = timed(lambda p=params: fastrp(graph, p).write.mode("overwrite").parquet(f"{out}/{name}"))
         rows.append({"graph": name, "what": label, "seconds": round(seconds, 2),

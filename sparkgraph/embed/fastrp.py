@@ -46,6 +46,7 @@ from sparkgraph.udfs.projection import degree_scaling, initial_vectors, row_norm
 log = logging.getLogger(__name__)
 
 BLOCK_FLOATS = 8 * 1024 * 1024  # at most S x d floats per dense block (32 MB in float32)
+SINGLE_TASKS = 4  # at most this many workers repeat the single strategy's computation to share its output
 STATE_SCHEMA = "block int, kind string, rows binary, payload binary"
 EMBEDDING_SCHEMA = "id long, embedding array<float>"
 
@@ -142,8 +143,14 @@ def _directed_arcs(graph: Graph, direction: str) -> DataFrame:
 
 
 def _single_task(graph: Graph, params: FastRPParams, features: DataFrame | None) -> DataFrame:
-    """The whole computation in one task, on the adjacency shipped to it (:mod:`sparkgraph.shipping`):
-    the local twin's own kernel, so the result is the twin's exactly."""
+    """The whole computation on the adjacency shipped to the tasks (:mod:`sparkgraph.shipping`), with
+    the local twin's own kernel, so the result is the twin's exactly.
+
+    The rows come out of ``min(cores, SINGLE_TASKS, ceil(n·d / BLOCK_FLOATS))`` tasks, each emitting a
+    range of ids: the embedding is computed once per Python worker (cached there), so with two
+    tasks two workers compute it side by side (the same wall time, twice the CPU) and then convert
+    and write half of the rows each, which is what dominates on one task.
+    """
     n, p = graph.n, params
     both = graph.directed and p.direction == "both"
     shipments = [ship_matrix(_directed_arcs(graph, p.direction), "adjacency", n, n,
@@ -161,18 +168,21 @@ def _single_task(graph: Graph, params: FastRPParams, features: DataFrame | None)
         if "features" in matrices:
             f_indptr, f_cols, f_values = matrices["features"]
             x = sp.csr_matrix((f_values, f_cols, f_indptr), shape=(n, width)).toarray()
-        return a, x
+        return fastrp_embedding(a, x, p.dimension, p.iteration_weights, p.normalization_strength, p.sparsity,
+                                p.row_normalization, p.self_influence, p.feature_dim, p.seed)
 
-    def answer(items, built):
-        a, x = built
-        embedding = fastrp_embedding(a, x, p.dimension, p.iteration_weights, p.normalization_strength, p.sparsity,
-                                     p.row_normalization, p.self_influence, p.feature_dim, p.seed)
-        step = max(1, BLOCK_FLOATS // p.dimension)
-        for lo in range(0, n, step):
-            yield _embedding_batch(lo, embedding[lo: lo + step])
+    tasks = int(min(parallelism(graph.spark), SINGLE_TASKS, max(1, -(-n * p.dimension // BLOCK_FLOATS))))
+    share = -(-n // tasks)
+    step = max(1, BLOCK_FLOATS // p.dimension)
 
-    work = graph.spark.range(1).select(F.col("id").alias("task"))
-    return map_with_matrices(work, "task", shipments, 1, build, answer, EMBEDDING_SCHEMA)
+    def answer(items, embedding):
+        for task in items:
+            first, last = int(task) * share, min(n, (int(task) + 1) * share)
+            for lo in range(first, last, step):
+                yield _embedding_batch(lo, embedding[lo: min(lo + step, last)])
+
+    work = graph.spark.range(tasks).select(F.col("id").alias("task"))
+    return map_with_matrices(work, "task", shipments, tasks, build, answer, EMBEDDING_SCHEMA)
 
 
 def _embedding_batch(first_id: int, rows: np.ndarray) -> pa.RecordBatch:
