@@ -17,6 +17,7 @@ import re
 import sys
 import time
 
+from sparkgraph import progress
 from sparkgraph.config import keys_of, load_config, type_name
 from sparkgraph.errors import ConfigError, SparkgraphError
 from sparkgraph.jobs import JOBS, get_job
@@ -55,6 +56,9 @@ def _job_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="YAML file with parameters, nested by section")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="set any parameter by its dotted key (repeatable)")
+    parser.add_argument("--progress", choices=progress.MODES, default="auto",
+                        help="how long phases show their progress: a bar on a terminal, a log line every "
+                             "30 s otherwise (auto), or off [default: auto]")
     for key in keys_of(job.Config).values():
         default = "required" if key.default is dataclasses.MISSING else json.dumps(key.default, default=str)
         parser.add_argument(f"--{key.name}", dest=f"key:{key.name}", metavar=type_name(key.type).upper(),
@@ -90,7 +94,11 @@ def run_job(name: str, argv: list[str]) -> int:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise SparkgraphError(f"Spark did not start ({first[:200]}); check spark.master, spark.driver_memory and "
                               "that Java 17 is installed") from None
-    summary = job.run(spark, config)
+    progress.set_mode(args.progress)
+    try:
+        summary = job.run(spark, config)
+    finally:
+        progress.set_mode("off")  # the Python API is quiet unless asked
     summary["seconds"] = round(time.perf_counter() - started, 1)
     print(job.format_summary(summary) if hasattr(job, "format_summary") else json.dumps(summary, indent=2))
     return 0

@@ -109,13 +109,15 @@ class Output:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Time a phase; shows in the log, the Spark UI (job description or tag) and the manifest."""
+        """Time a phase; shows in the log, the Spark UI (job description or tag), the manifest, and its
+        progress while it runs (:mod:`sparkgraph.progress`, in the mode the job set)."""
+        from sparkgraph.progress import track
         from sparkgraph.session import job_label
 
         log.info("phase %s ...", name)
         started = time.perf_counter()
         try:
-            with job_label(self.spark, f"sparkgraph {self.manifest['job']}: {name}"):
+            with job_label(self.spark, f"sparkgraph {self.manifest['job']}: {name}"), track(self.spark, name):
                 yield
         finally:
             seconds = time.perf_counter() - started

@@ -31,6 +31,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,8 +137,9 @@ def get_session(config: SessionConfig | None = None) -> SparkSession:
     builder = SparkSession.builder
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    if not submitted or config.log_level != SessionConfig.log_level:
+    with startup_noise_filtered():
+        spark = builder.getOrCreate()
+    if submitted and config.log_level != SessionConfig.log_level:  # the JVM was started by someone else
         spark.sparkContext.setLogLevel(config.log_level)
     if config.checkpoint_dir:
         spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
@@ -185,7 +187,66 @@ def _local_settings(config: SessionConfig, master: str) -> dict[str, str]:
     if config.python_worker_memory:
         settings["spark.python.worker.memory"] = config.python_worker_memory
     settings.update({k: str(v) for k, v in config.extra.items()})
+    java_options = " ".join(filter(None, [log_options(config.log_level),
+                                          settings.get("spark.driver.extraJavaOptions")]))
+    settings["spark.driver.extraJavaOptions"] = java_options
     return settings
+
+
+def log_options(level: str) -> str:
+    """Driver Java options that configure Spark's logging from its first line (the bundled
+    ``log4j2.properties``): the root at ``level``, and the loggers whose start-up warnings are
+    harmless (loopback hostname, UI port retries, no native Hadoop library) at ERROR unless
+    ``level`` is INFO or more verbose."""
+    config = Path(__file__).with_name("log4j2.properties").as_uri()
+    startup = "error" if level.upper() in ("WARN", "ERROR", "FATAL", "OFF") else level.lower()
+    return (f"-Dlog4j2.configurationFile={config} -Dsparkgraph.log.level={level.lower()} "
+            f"-Dsparkgraph.startup.level={startup}")
+
+
+STARTUP_NOISE = ("WARNING: Using incubator modules",)  # the JVM's own line; no Java option silences it
+
+
+@contextmanager
+def startup_noise_filtered():
+    """JVMs started inside the block write their standard error through a thread that drops the
+    lines in ``STARTUP_NOISE`` and passes everything else on unchanged.
+
+    The JVM inherits a pipe as its stderr; the thread ends when the JVM (and every process that
+    inherited the pipe) exits. Without a file descriptor 2 (some notebook kernels) nothing changes.
+    """
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    read, write = os.pipe()
+    threading.Thread(target=_forward_stderr, args=(read, real), daemon=True, name="sparkgraph-jvm-stderr").start()
+    os.dup2(write, 2)
+    os.close(write)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)
+
+
+def _forward_stderr(read: int, real: int) -> None:
+    pending = b""
+    try:
+        while chunk := os.read(read, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = [line for line in lines if not line.decode(errors="replace").startswith(STARTUP_NOISE)]
+            if kept:
+                os.write(real, b"\n".join(kept) + b"\n")
+        if pending:
+            os.write(real, pending)
+    except OSError:
+        pass
+    finally:
+        os.close(read)
+        os.close(real)
 
 
 def _asked_for(config: SessionConfig) -> dict[str, str]:
@@ -215,7 +276,8 @@ def _connect_session(remote: str, config: SessionConfig) -> SparkSession:
         settings["spark.checkpoint.dir"] = config.checkpoint_dir or _temporary_checkpoint_dir()
         for key, value in settings.items():
             builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with startup_noise_filtered():
+        spark = builder.getOrCreate()
     log.info("Spark Connect session to %s (Spark %s)", remote, spark.version)
     return spark
 

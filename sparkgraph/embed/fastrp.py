@@ -34,6 +34,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sparkgraph import progress
 from sparkgraph.embed.params import FastRPParams
 from sparkgraph.errors import InputError, MissingColumnError
 from sparkgraph.graph import Graph, union_all
@@ -100,6 +101,7 @@ def fastrp(graph: Graph, params: FastRPParams | None = None, features: DataFrame
         previous = state
         state = truncate_lineage(_iterate(matrix, state, float(weight), params.row_normalization, size, n, d))
         previous.unpersist()
+        progress.advance("iterations", i, params.iterations)
         log.info("fastrp: iteration %d of %d done (%.1fs)", i, params.iterations, time.perf_counter() - started)
     matrix.unpersist()
     job_description(spark, None)

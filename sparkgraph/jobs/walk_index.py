@@ -17,6 +17,7 @@ from sparkgraph.jobs.common import (
 )
 from sparkgraph.output import check_output
 from sparkgraph.ppr import WalkIndexParams, build_walk_index
+from sparkgraph.progress import track
 from sparkgraph.session import SessionConfig
 
 
@@ -32,11 +33,14 @@ class Config:
 def run(spark: SparkSession, config: Config) -> dict:
     check_output(spark, config.output.path, config.output.mode)  # before the index is built, not after
     started = time.perf_counter()
-    graph, source = read_input_graph(spark, config.input, config.graph)
+    with track(spark, "build graph"):
+        graph, source = read_input_graph(spark, config.input, config.graph)
     built = time.perf_counter()
-    index = build_walk_index(graph, config.index)
+    with track(spark, "fingerprints"):
+        index = build_walk_index(graph, config.index)
     indexed = time.perf_counter()
-    index.save(config.output.path, config.output.mode)
+    with track(spark, "save"):
+        index.save(config.output.path, config.output.mode)
     summary = {"input": input_label(source), "output": config.output.path, "vertices": graph.n, "edges": graph.m,
                "fingerprint_entries": index.rows["fingerprints"], "walks_per_vertex": config.index.walks_per_vertex,
                "phases": {"build graph": round(built - started, 1), "fingerprints": round(indexed - built, 1),

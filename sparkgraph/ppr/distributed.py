@@ -31,6 +31,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from sparkgraph import progress
 from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, truncate_lineage
@@ -232,6 +233,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataF
         batch_credits = None
         for r in range(params.max_steps + 1):
             job_description(spark, f"sparkgraph ppr: walks {first}..{first + width} of {omega}, round {r}")
+            progress.advance("walks per source", first, omega)
             last = r == params.max_steps
             if jumps is not None and not last:
                 c1, w1 = engine.step(walkers.filter(~jumps.is_small()), r, last, stop_at_sinks=False)
@@ -252,6 +254,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataF
                 break
         log.info("walk batch %d..%d done after %d rounds", first, first + width, r + 1)
         total = batch_credits if total is None else truncate_lineage(_sum_credits(total.unionByName(batch_credits)))
+    progress.advance("walks per source", omega, omega)
     arcs.unpersist()
     sources.unpersist()
     if jumps is not None:
