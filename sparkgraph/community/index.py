@@ -185,13 +185,16 @@ class CommunityIndex:
         members = self.key_ids[starts + np.arange(lengths.sum())]
         return np.setdiff1d(np.unique(members), ids)
 
-    def query(self, seeds, size: int) -> pd.DataFrame:
+    def query(self, seeds, size: int, max_candidates: int | None = None) -> pd.DataFrame:
         """Grow a community of ``size`` vertices from ``seeds``.
 
         Args:
             seeds: Caller ids of the seed vertices (distinct, at least one).
             size: Members wanted, seeds included (>= number of seeds). Fewer come back when the
                 seeds' buckets hold fewer candidates.
+            max_candidates: None (the paper: every vertex sharing a bucket with a seed) or a cap:
+                only the candidates of highest mean estimated Jaccard with the seeds take part
+                (ties: smaller dense id), bounding the cost of a step for seeds in huge buckets.
 
         Returns:
             DataFrame ``(id, score, step)`` in the caller's ids: the seeds first (score 1.0,
@@ -208,21 +211,36 @@ class CommunityIndex:
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < len(ids):
             raise ParameterError(f"size={size!r} must be a whole number at least the number of seeds ({len(ids)})",
                                  key="size")
+        if max_candidates is not None and (not isinstance(max_candidates, int) or max_candidates < 1):
+            raise ParameterError(f"max_candidates={max_candidates!r} must be None or a positive whole number",
+                                 key="max_candidates")
         cands = self.candidates(ids)
-        sigs = self.signatures[cands]
-        total = np.zeros(len(cands))
+        # candidates' signatures one permutation per row: a step compares num_perm contiguous rows
+        columns = np.ascontiguousarray(self.signatures[cands].T)
+        total = np.zeros(len(cands), dtype=np.int64)  # equal entries summed over the members
         for s in ids:
-            total += (sigs == self.signatures[s]).mean(axis=1)
+            total += _equal_counts(columns, self.signatures[s])
+        if max_candidates is not None and len(cands) > max_candidates:
+            keep = np.sort(np.argsort(-total, kind="stable")[:max_candidates])
+            cands, columns, total = cands[keep], np.ascontiguousarray(columns[:, keep]), total[keep]
+        buffer = np.empty(columns.shape, dtype=bool)
         members = list(ids)
         chosen = np.zeros(len(cands), dtype=bool)
         scores = [1.0] * len(ids)
+        num_perm = columns.shape[0]
         for _ in range(min(size - len(ids), len(cands))):
-            mean = np.where(chosen, -1.0, total / len(members))
-            best = int(np.argmax(mean))  # ties: the smallest dense id (cands are sorted)
+            masked = np.where(chosen, -1, total)
+            best = int(np.argmax(masked))  # the highest mean (all share the divisor); ties: smallest dense id
             chosen[best] = True
+            scores.append(float(total[best]) / (num_perm * len(members)))
             members.append(int(cands[best]))
-            scores.append(float(mean[best]))
-            total += (sigs == sigs[best]).mean(axis=1)
+            total += _equal_counts(columns, columns[:, best], buffer)
         return pd.DataFrame({"id": self.names[np.array(members, dtype=np.int64)], "score": scores,
                              "step": np.r_[np.zeros(len(ids), dtype=np.int64), np.arange(1, len(members) - len(ids) + 1)]})
 
+
+def _equal_counts(columns: np.ndarray, signature: np.ndarray, buffer: np.ndarray | None = None) -> np.ndarray:
+    """Equal entries of every candidate (columns of ``columns``, num_perm x C) with ``signature``:
+    one broadcast comparison into a reused boolean buffer, summed down the columns."""
+    equal = np.equal(columns, signature[:, None], out=buffer)
+    return equal.view(np.uint8).sum(axis=0, dtype=np.uint16)
