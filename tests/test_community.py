@@ -206,6 +206,17 @@ def test_components_recover_a_planted_partition_whatever_the_partitioning(spark)
     pd.testing.assert_frame_equal(first, again.communities.toPandas().sort_values("id").reset_index(drop=True))
 
 
+@pytest.mark.connect
+def test_label_propagation_splits_weakly_joined_cliques(spark):
+    from sparkgraph.community.components import label_propagation
+
+    cliques = [(a, b, 1.0) for group in (range(0, 4), range(4, 8)) for a in group for b in group if a < b]
+    edges = spark.createDataFrame(cliques + [(3, 4, 0.1)], "u long, v long, weight double")
+    labels = label_propagation(edges, spark.range(8).select("id"), rounds=3)
+    assert dict(labels.toPandas().itertuples(index=False)) == {**dict.fromkeys(range(4), 0), **dict.fromkeys(range(4, 8), 4)}
+
+
+@pytest.mark.connect
 def test_components_of_a_path_take_few_rounds(spark):
     from sparkgraph.community.components import connected_components
 
