@@ -55,12 +55,24 @@ def exact_jaccard(graph: LocalGraph, params: MinHashParams | None = None) -> sp.
     return sp.csr_matrix((jac, (inter.row, inter.col)), shape=inter.shape)
 
 
-def similar_pairs(graph: LocalGraph, params: MinHashParams | None = None,
-                  threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact pairs ``(u, v, jaccard)``, u < v dense ids, whose Jaccard is at least ``threshold``."""
-    jac = sp.triu(exact_jaccard(graph, params), k=1).tocoo()
-    keep = jac.data >= threshold
-    return jac.row[keep].astype(np.int64), jac.col[keep].astype(np.int64), jac.data[keep]
+def similar_pairs(graph: LocalGraph, params: MinHashParams | None = None, threshold: float = 0.5,
+                  block_rows: int = 2048) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact pairs ``(u, v, jaccard)``, u < v dense ids, whose Jaccard is at least ``threshold``
+    (intersections computed ``block_rows`` rows at a time, so memory follows the pairs kept)."""
+    params = params or MinHashParams()
+    sets = neighbour_matrix(graph, params).astype(np.float64)
+    sizes = np.asarray(sets.sum(axis=1)).ravel()
+    transposed = sets.T.tocsc()
+    us, vs, js = [], [], []
+    for start in range(0, graph.n, block_rows):
+        inter = (sets[start:start + block_rows] @ transposed).tocoo()
+        row = inter.row + start
+        jac = inter.data / (sizes[row] + sizes[inter.col] - inter.data)
+        keep = (row < inter.col) & (jac >= threshold)
+        us.append(row[keep]), vs.append(inter.col[keep]), js.append(jac[keep])
+    u, v, j = np.concatenate(us).astype(np.int64), np.concatenate(vs).astype(np.int64), np.concatenate(js)
+    order = np.lexsort((v, u))
+    return u[order], v[order], j[order]
 
 
 def grow_community(graph: LocalGraph, params: MinHashParams | None, seeds, size: int) -> pd.DataFrame:
