@@ -24,6 +24,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -134,7 +135,8 @@ class CommunityIndex:
         folder = f"{root}/{RUNS}/{manifest['run']}"
         vertices = pq.read_table(f"{folder}/vertices", filesystem=fs)
         n = vertices.num_rows
-        names = np.empty(n, dtype=object if vertices.schema.field("name").type == "string" else np.int64)
+        integer_names = pa.types.is_integer(vertices.schema.field("name").type)
+        names = np.empty(n, dtype=np.int64 if integer_names else object)
         names[vertices.column("id").to_numpy()] = vertices.column("name").to_numpy(zero_copy_only=False)
         sig_table = pq.read_table(f"{folder}/signatures", filesystem=fs)
         num_perm = built.minhash.num_perm
