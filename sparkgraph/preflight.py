@@ -73,6 +73,9 @@ def _check_input(config: Any, key: str, path: str) -> None:
     if not local.exists():
         raise DatasetNotFoundError(f"{key} {path!r} does not exist ({local}); check the path")
     if key == "index.path" and not (local / MANIFEST).exists():
+        if type(config).__module__.endswith("community_query"):
+            raise DatasetNotFoundError(f"{key} {path!r} holds no {MANIFEST}: it is not a saved community index; "
+                                       "build one with the communities job and communities.index true")
         raise DatasetNotFoundError(f"{key} {path!r} holds no {MANIFEST}: it is not a saved walk index; build one "
                                    "with the walk_index job")
 

@@ -11,12 +11,16 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import assert_no_output
 
 from sparkgraph.cli import main
+from sparkgraph.community import CommunityParams, LSHParams, MinHashParams
+from sparkgraph.community.index import CommunityIndex, build_community_index
+from sparkgraph.community.params import CommunityIndexParams
 from sparkgraph.datasets import load_graph
 from sparkgraph.embed import FastRPParams, fastrp, nearest
 from sparkgraph.errors import (
@@ -39,6 +43,7 @@ from sparkgraph.session import SessionConfig
 STATS = ["run", "stats", "--input.dataset", "karate", "--output.path", "{out}"]
 PPR = ["run", "ppr", "--input.dataset", "karate", "--output.path", "{out}"]
 QUERY = ["run", "ppr_query", "--output.path", "{out}"]
+COMMUNITIES = ["run", "communities", "--input.dataset", "karate", "--output.path", "{out}"]
 EDGES = "1\t2\t1.5\n2\t3\t2.0\n3\t1\t1.0\n"
 
 # (case, arguments, files to make first (name -> text; a name ending in / is a folder), words of the error)
@@ -130,6 +135,16 @@ CLI_CASES = [
     ("features from an empty folder", ["run", "embed", "--input.dataset", "karate", "--features.path", "{tmp}/f/",
                                        "--fastrp.feature_dim", "4", "--output.path", "{out}"], {"f/": None},
      "is an empty folder"),
+    ("minhash num_perm zero", COMMUNITIES + ["--minhash.num_perm", "0"], {}, "minhash.num_perm=0 must be at least 1"),
+    ("community threshold out of range", COMMUNITIES + ["--lsh.threshold", "1.5"], {},
+     "lsh.threshold=1.5 must be in (0, 1)"),
+    ("bands x rows over num_perm", COMMUNITIES + ["--minhash.num_perm", "16", "--lsh.bands", "5", "--lsh.rows", "4"], {},
+     "bands x rows = 5 x 4 = 20 exceeds num_perm=16"),
+    ("community query without seeds", ["run", "community_query", "--index.path", "{tmp}/index", "--output.path", "{out}"],
+     {"index/manifest.json": "{}"}, "community_query grows communities from seeds: set query.seeds"),
+    ("community query of a folder that is no index", ["run", "community_query", "--index.path", "{tmp}/plain",
+                                                      "--query.seeds", "1", "--output.path", "{out}"],
+     {"plain/x.txt": "x"}, "it is not a saved community index"),
     ("overwrite of a folder that is no output", STATS + ["--output.mode", "overwrite"], {"out/thesis.tex": "years of work"},
      "not a sparkgraph output"),
 ]
@@ -232,6 +247,31 @@ API_CASES = [
      UnknownVertexError, "query ids without an embedding: [99]"),
     ("nearest with k zero", lambda s, g, t: nearest(fastrp(g, FastRPParams(dimension=8)), [1], k=0), ParameterError,
      "k=0 must be a positive integer"),
+    ("minhash num_perm zero", lambda s, g, t: MinHashParams(num_perm=0), ParameterError, "num_perm=0 must be at least 1"),
+    ("unknown neighbourhood", lambda s, g, t: MinHashParams(neighbourhood="both"), ParameterError,
+     "neighbourhood='both' is not known; use one of out, in, all"),
+    ("lsh threshold 1.5", lambda s, g, t: LSHParams(threshold=1.5), ParameterError, "threshold=1.5 must be in (0, 1)"),
+    ("lsh threshold 0", lambda s, g, t: LSHParams(threshold=0), ParameterError, "threshold=0.0 must be in (0, 1)"),
+    ("bands without rows", lambda s, g, t: LSHParams(bands=4), ParameterError, "give both or neither"),
+    ("bands x rows over num_perm", lambda s, g, t: CommunityParams(minhash=MinHashParams(num_perm=16),
+                                                                   lsh=LSHParams(bands=5, rows=4)),
+     ParameterError, "bands x rows = 5 x 4 = 20 exceeds num_perm=16"),
+    ("unknown community method", lambda s, g, t: CommunityParams(method="louvain"), ParameterError,
+     "method='louvain' is not known; use one of label_propagation, components"),
+    ("unknown seed", lambda s, g, t: _community_index(s, g).query([1, 99], size=5), UnknownVertexError,
+     "seed ids not in the index: [99]"),
+    ("duplicate seed", lambda s, g, t: _community_index(s, g).query([1, 2, 1], size=5), ParameterError,
+     "seed ids given twice: [1]; give each seed once"),
+    ("size below the seeds", lambda s, g, t: _community_index(s, g).query([1, 2], size=1), ParameterError,
+     "size=1 must be a whole number at least the number of seeds (2)"),
+    ("no seeds", lambda s, g, t: _community_index(s, g).query([], size=3), ParameterError, "the seed list is empty"),
+    ("community index from a plain folder", lambda s, g, t: CommunityIndex.load(str(t)), DatasetNotFoundError,
+     "it is not a saved community index"),
+    ("community index from another output", lambda s, g, t: _not_a_community_index(s, t), ParameterError,
+     "holds a 'stats' output, not a community index"),
+    ("community index built with other params", lambda s, g, t: CommunityIndex.load(
+        _community_index(s, g).path, CommunityIndexParams(minhash=MinHashParams(num_perm=8))), ParameterError,
+     "was built with"),
     ("config section key", lambda s, g, t: _load_with(t, "ppr:\n  top_k: 0\n"), ParameterError, "ppr.top_k=0 must be at least 1"),
     ("config type", lambda s, g, t: _load_with(t, "ppr:\n  top_k: many\n"), ConfigError, "ppr.top_k='many' is not an integer"),
 ]
@@ -250,6 +290,25 @@ def _not_an_index(spark, tmp: Path):
     with atomic_output(spark, str(tmp / "stats"), job="stats") as out:
         out.write_text("note.md", "not an index")
     return WalkIndex.load(spark, str(tmp / "stats"))
+
+
+_INDEXES: dict = {}
+
+
+def _community_index(spark, graph) -> CommunityIndex:
+    """A small community index of karate, built once per test session."""
+    if "karate" not in _INDEXES:
+        path = tempfile.mkdtemp(prefix="sparkgraph-community-") + "/index"
+        build_community_index(graph, path, CommunityIndexParams(minhash=MinHashParams(num_perm=16)))
+        _INDEXES["karate"] = CommunityIndex.load(path)
+        _INDEXES["karate"].path = path
+    return _INDEXES["karate"]
+
+
+def _not_a_community_index(spark, tmp: Path):
+    with atomic_output(spark, str(tmp / "stats"), job="stats") as out:
+        out.write_text("note.md", "not an index")
+    return CommunityIndex.load(str(tmp / "stats"))
 
 
 def _load_with(tmp: Path, text: str):

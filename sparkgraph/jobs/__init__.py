@@ -12,7 +12,7 @@ from types import ModuleType
 
 from sparkgraph.errors import ConfigError
 
-JOB_NAMES = ("stats", "ppr", "walk_index", "ppr_query", "embed", "pipeline")
+JOB_NAMES = ("stats", "ppr", "walk_index", "ppr_query", "embed", "communities", "community_query", "pipeline")
 
 
 def _loader(name: str):

@@ -1,0 +1,228 @@
+"""Benchmark: MinHash + LSH communities (Chamberlain et al. 2018) against datasketch, Spark ML and igraph.
+
+1. Signatures: Spark ``minhash_signatures`` (written to Parquet) against ``datasketch.MinHash.bulk``
+   over the same neighbour sets (same seed, scheme and element hash; the results are checked equal
+   on the vertices both computed) and against our numpy kernel on one core.
+2. Candidates: ``lsh_candidates`` time and recall of the exact pairs above the threshold (local
+   twin), beside the S-curve's expectation, against Spark ML ``MinHashLSH.approxSimilarityJoin``
+   (``numHashTables`` = our b) on 0/1 neighbourhood vectors.
+3. Communities: NMI / ARI on planted partitions at mixing 0.1 .. 0.5 (label propagation and
+   components) against Louvain (igraph ``community_multilevel``) and Leiden (igraph
+   ``community_leiden``, modularity).
+4. Seed queries: index build time, load time, latency p50/p95/p99 of 3-seed queries of 100
+   members on cnr-2000 and BlogCatalog, and on BlogCatalog the recall of a labelled group grown
+   from 3 of its members.
+
+    python bench/communities.py            # everything (long: cnr-2000 twice through Spark)
+    python bench/communities.py --quick    # cora and a small planted graph, no cnr-2000
+
+Prints a table and writes bench/results/communities.json (bench/results/communities-quick.json with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sparkgraph.community import (  # noqa: E402
+    CommunityParams,
+    LSHParams,
+    MinHashParams,
+    lsh_candidates,
+    lsh_communities,
+    minhash_signatures,
+)
+from sparkgraph.community.index import CommunityIndex, build_community_index  # noqa: E402
+from sparkgraph.community.params import CommunityIndexParams, candidate_probability  # noqa: E402
+from sparkgraph.datasets import load_graph, load_labels, load_local, planted_partition  # noqa: E402
+from sparkgraph.graph import Graph  # noqa: E402
+from sparkgraph.local.community import minhash_signatures as local_signatures  # noqa: E402
+from sparkgraph.local.community import neighbour_matrix, similar_pairs  # noqa: E402
+from sparkgraph.local.graph import LocalGraph  # noqa: E402
+from sparkgraph.metrics import ari, nmi  # noqa: E402
+from sparkgraph.session import SessionConfig, get_session  # noqa: E402
+from sparkgraph.udfs.minhash import datasketch_hashfunc  # noqa: E402
+
+log = logging.getLogger("bench.communities")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def signatures_section(spark, name: str, params: MinHashParams, tmp: str, datasketch_limit: int) -> dict:
+    from datasketch import MinHash
+
+    graph = load_graph(spark, name)
+    started = time.perf_counter()
+    minhash_signatures(graph, params).write.mode("overwrite").parquet(f"{tmp}/{name}-sigs")
+    spark_s = time.perf_counter() - started
+    local = load_local(name)
+    started = time.perf_counter()
+    ours = local_signatures(local, params)
+    numpy_s = time.perf_counter() - started
+    sets = neighbour_matrix(local, params)
+    count = min(local.n, datasketch_limit)
+    lists = [sets.indices[sets.indptr[i]:sets.indptr[i + 1]].tolist() for i in range(count)]
+    started = time.perf_counter()
+    bulk = MinHash.bulk(lists, num_perm=params.num_perm, seed=params.seed, hashfunc=datasketch_hashfunc,
+                        scheme=params.scheme)
+    datasketch_s = (time.perf_counter() - started) * local.n / count
+    equal = all(np.array_equal(m.hashvalues.astype(np.int64), ours[i]) for i, m in enumerate(bulk))
+    return {"graph": name, "vertices": local.n, "set_elements": int(sets.nnz), "spark_s": round(spark_s, 2),
+            "numpy_one_core_s": round(numpy_s, 2), "datasketch_bulk_s": round(datasketch_s, 2),
+            "datasketch_extrapolated_from": count, "equal_to_datasketch": bool(equal)}
+
+
+def candidates_section(spark, name: str, params: MinHashParams, threshold: float) -> dict:
+    from pyspark.ml.feature import MinHashLSH
+    from pyspark.ml.linalg import SparseVector, VectorUDT
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    graph = load_graph(spark, name)
+    lsh = LSHParams(threshold=threshold)
+    bands, rows = lsh.banding(params.num_perm)
+    local = load_local(name)
+    u, v, exact = similar_pairs(local, params, threshold)
+    truth = pd.DataFrame({"u": u, "v": v, "j": exact})
+    started = time.perf_counter()
+    cands = lsh_candidates(minhash_signatures(graph, params), lsh)
+    found = cands.pairs.toPandas()
+    ours_s = time.perf_counter() - started
+    hit = truth.merge(found, on=["u", "v"], how="left")["jaccard"].notna()
+    expected = float(candidate_probability(truth["j"].to_numpy(), bands, rows).mean())
+    # Spark ML: 0/1 vectors of the same neighbourhoods, Jaccard distance 1 - J
+    sets = neighbour_matrix(local, params)
+    rows_ = [(i, SparseVector(local.n, sets.indices[sets.indptr[i]:sets.indptr[i + 1]].tolist(),
+                              [1.0] * int(sets.indptr[i + 1] - sets.indptr[i]))) for i in range(local.n)]
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("features", VectorUDT())])
+    vectors = spark.createDataFrame(rows_, schema).cache()
+    vectors.count()
+    started = time.perf_counter()
+    model = MinHashLSH(inputCol="features", outputCol="hashes", numHashTables=bands, seed=1).fit(vectors)
+    joined = (model.approxSimilarityJoin(vectors, vectors, 1 - threshold, distCol="distance")
+              .select(F.col("datasetA.id").alias("u"), F.col("datasetB.id").alias("v"), "distance")
+              .filter("u < v").toPandas())
+    ml_s = time.perf_counter() - started
+    ml_hit = truth.merge(joined, on=["u", "v"], how="left")["distance"].notna()
+    vectors.unpersist()
+    return {"graph": name, "threshold": threshold, "bands": bands, "rows": rows, "exact_pairs": len(truth),
+            "candidates": len(found), "recall": round(float(hit.mean()), 4) if len(truth) else None,
+            "s_curve_expected_recall": round(expected, 4), "ours_s": round(ours_s, 2),
+            "spark_ml_pairs": len(joined), "spark_ml_recall": round(float(ml_hit.mean()), 4) if len(truth) else None,
+            "spark_ml_s": round(ml_s, 2), "split_buckets": cands.split_buckets, "dropped_pairs": cands.dropped_pairs}
+
+
+def planted_section(spark, mixings: list[float], n: int, blocks: int, degree: float, seed: int) -> list[dict]:
+    import igraph
+
+    rows = []
+    size = n // blocks
+    for mixing in mixings:
+        p_in, p_out = (1 - mixing) * degree / (size - 1), mixing * degree / (n - size)
+        edges, labels = planted_partition(spark, n, blocks, p_in, p_out, seed=seed)
+        graph = Graph.from_edges(edges, labels.withColumnRenamed("node", "id"), directed=False)
+        truth = labels.toPandas().set_index("node")["label"]
+        row = {"mixing": mixing, "n": n, "blocks": blocks, "degree": degree}
+        for method, threshold in (("label_propagation", 0.1), ("components", 0.3)):
+            started = time.perf_counter()
+            result = lsh_communities(graph, CommunityParams(lsh=LSHParams(threshold=threshold), method=method, rounds=6))
+            found = result.communities.toPandas().set_index("id")["community"].reindex(truth.index)
+            row[method] = {"nmi": round(nmi(truth, found), 4), "ari": round(ari(truth, found), 4),
+                           "threshold": threshold, "seconds": round(time.perf_counter() - started, 1)}
+        local = LocalGraph.from_graph(graph)
+        coo = local.adjacency.tocoo()
+        keep = coo.row < coo.col
+        g = igraph.Graph(n=local.n, edges=list(zip(coo.row[keep].tolist(), coo.col[keep].tolist(), strict=True)))
+        names = pd.Series(local.names)
+        for peer in ("louvain", "leiden"):
+            started = time.perf_counter()
+            clusters = (g.community_multilevel() if peer == "louvain"
+                        else g.community_leiden(objective_function="modularity", n_iterations=-1))
+            membership = pd.Series(clusters.membership, index=names).reindex(truth.index)
+            row[peer] = {"nmi": round(nmi(truth, membership), 4), "ari": round(ari(truth, membership), 4),
+                         "seconds": round(time.perf_counter() - started, 2)}
+        rows.append(row)
+        log.info("planted %s", row)
+    return rows
+
+
+def query_section(spark, name: str, tmp: str, queries: int, labelled: bool) -> dict:
+    graph = load_graph(spark, name)
+    params = CommunityIndexParams(minhash=MinHashParams(num_perm=128), lsh=LSHParams(threshold=0.2))
+    path = f"{tmp}/{name}-index"
+    started = time.perf_counter()
+    facts = build_community_index(graph, path, params, mode="overwrite")
+    build_s = time.perf_counter() - started
+    started = time.perf_counter()
+    index = CommunityIndex.load(path)
+    load_s = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    out = {"graph": name, "vertices": index.n, "bands": facts["bands"], "rows": facts["rows"],
+           "split_buckets": facts["split_buckets"], "build_s": round(build_s, 1), "load_s": round(load_s, 2)}
+    for cap in (None, 2000):
+        latencies = []
+        for _ in range(queries):
+            seeds = list(index.names[rng.choice(index.n, size=3, replace=False)])
+            began = time.perf_counter()
+            index.query(seeds, size=100, max_candidates=cap)
+            latencies.append(1000 * (time.perf_counter() - began))
+        key = "all_candidates" if cap is None else f"max_candidates_{cap}"
+        out[key] = {f"p{q}_ms": round(float(np.percentile(latencies, q)), 2) for q in (50, 95, 99)}
+    if labelled:
+        labels = load_labels(name)
+        groups = labels.groupby("label")["node"].apply(list)
+        recalls = []
+        for members in groups[groups.map(len) >= 50]:
+            seeds = sorted(members)[:3]
+            found = index.query(seeds, size=len(members))
+            recalls.append(len(set(found["id"]) & set(members)) / len(members))
+        out["group_recall_mean"] = round(float(np.mean(recalls)), 4)
+        out["groups"] = len(recalls)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="cora and a small planted graph, no cnr-2000")
+    ap.add_argument("--queries", type=int, default=300)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    spark = get_session(SessionConfig(master="local[*]", driver_memory="6g",
+                                      extra={"spark.ui.enabled": "false"}))
+    params = MinHashParams(num_perm=128)
+    results: dict = {"params": {"num_perm": 128, "scheme": params.scheme, "seed": params.seed}}
+    with tempfile.TemporaryDirectory(prefix="bench-communities-") as tmp:
+        sig_graphs = ["cora"] if args.quick else ["blogcatalog", "cnr-2000"]
+        results["signatures"] = [signatures_section(spark, g, params, tmp, 2000 if args.quick else 20_000)
+                                 for g in sig_graphs]
+        results["candidates"] = [candidates_section(spark, g, params, t)
+                                 for g, t in ((("cora", 0.5),) if args.quick else (("cora", 0.5), ("blogcatalog", 0.5)))]
+        mixings = [0.1, 0.3] if args.quick else [0.1, 0.2, 0.3, 0.4, 0.5]
+        results["planted"] = planted_section(spark, mixings, n=300 if args.quick else 3000, blocks=3 if args.quick else 10,
+                                             degree=60.0, seed=5)
+        query_graphs = [("blogcatalog", True)] + ([] if args.quick else [("cnr-2000", False)])
+        results["queries"] = [query_section(spark, g, tmp, args.queries if not args.quick else 100, labelled)
+                              for g, labelled in query_graphs]
+    spark.stop()
+    out = ROOT / "bench" / "results" / ("communities-quick.json" if args.quick else "communities.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    for section, rows in results.items():
+        if isinstance(rows, list):
+            print(f"\n## {section}")
+            print(pd.json_normalize(rows).to_string(index=False))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
