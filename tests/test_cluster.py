@@ -62,10 +62,17 @@ def test_jobs_run_on_a_local_cluster_with_separate_executors(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "sparkgraph.cli", "run", "stats", "--input.dataset", "cora",
            "--spark.master", "local-cluster[2,1,1024]", "--spark.driver_memory", "1g",
-           "--output.path", str(out)]
+           "--output.path", str(out), "--progress", "off"]
     done = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "master=local-cluster[2,1,1024]" in done.stderr
+    # a quiet console: sparkgraph's lines from the first, none of the JVM's and Spark's start-up noise
+    lines = done.stderr.splitlines()
+    assert "INFO sparkgraph: sparkgraph" in lines[0], lines[:10]
+    noise = ("WARNING: Using incubator modules", "log4j profile", "Setting default log level", "setLogLevel",
+             "NativeCodeLoader", "resolves to a loopback address", "could not bind on port")
+    assert not [line for line in lines if any(n in line for n in noise)], lines[:20]
+    assert not [line for line in lines if "sparkgraph.progress" in line]  # --progress off
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"]["cora"] == {"dataset": "cora", "vertices": 2708, "edges": 5429}
     assert manifest["session"]["master"] == "local-cluster[2,1,1024]"
