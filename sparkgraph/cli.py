@@ -57,8 +57,8 @@ def _job_parser(name: str) -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="set any parameter by its dotted key (repeatable)")
     parser.add_argument("--progress", choices=progress.MODES, default="auto",
-                        help="how long phases show their progress: a bar on a terminal, a log line every "
-                             "30 s otherwise (auto), or off [default: auto]")
+                        help="how phases show their progress: auto (a bar on a terminal, else a log line after 10 s and "
+                             "every 30 s), bar, log or off [default: auto]")
     for key in keys_of(job.Config).values():
         default = "required" if key.default is dataclasses.MISSING else json.dumps(key.default, default=str)
         parser.add_argument(f"--{key.name}", dest=f"key:{key.name}", metavar=type_name(key.type).upper(),
@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines are connection chatter
     top = argparse.ArgumentParser(prog="sparkgraph", description="Graph analytics on Apache Spark.")
     sub = top.add_subparsers(dest="command")
     sub.add_parser("list", help="list the jobs")

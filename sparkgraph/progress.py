@@ -4,7 +4,7 @@ A :func:`track` block follows the Spark jobs started inside it and reports, in t
 for the process:
 
 * ``bar``: a tqdm bar on stderr, updated in place (``tqdm.auto`` in Jupyter);
-* ``log``: a log line every ``interval`` seconds (30 by default) — for spark-submit, CI and
+* ``log``: a log line after 10 s, then every ``interval`` seconds (30 by default) — for spark-submit, CI and
   Databricks job logs, where a bar would print a line per update;
 * ``auto``: ``bar`` when stderr is a terminal or a notebook runs it, ``log`` otherwise;
 * ``off``: nothing, and no thread or handler at all.
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("auto", "bar", "log", "off")
 LOG_INTERVAL = 30.0  # seconds between log lines in log mode
+FIRST_LINE = 10.0  # seconds before the first log line of a phase (at most the interval)
 POLL_INTERVAL = 0.5  # seconds between status polls (classic Spark)
 
 _settings = {"mode": "off", "interval": LOG_INTERVAL}
@@ -204,9 +205,6 @@ class _Stages:
         if running or self.last is None:
             self.last = stage
 
-    def forget(self, stage: int) -> None:
-        self.done.pop(stage, None)
-        self.total.pop(stage, None)
 
 
 class Tracker:
@@ -238,6 +236,9 @@ class Tracker:
         if is_connect(self.spark):
             self._handler = self._on_connect_progress
             self.spark.registerProgressHandler(self._handler)
+            # the handler runs only when the server reports; a ticker keeps log lines on time
+            self._thread = threading.Thread(target=self._tick, daemon=True, name="sparkgraph-progress")
+            self._thread.start()
         else:
             context = self.spark.sparkContext
             group = f"sparkgraph-progress-{uuid.uuid4().hex[:12]}"
@@ -251,7 +252,8 @@ class Tracker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self._poll_once()
+            if self._group is not None:
+                self._poll_once()
         if self._handler is not None:
             self.spark.removeProgressHandler(self._handler)
         if self._group is not None:
@@ -276,6 +278,10 @@ class Tracker:
                 return
             self._show()
 
+    def _tick(self) -> None:
+        while not self._stop.wait(POLL_INTERVAL):
+            self._show()
+
     def _poll_once(self) -> None:
         status = self.spark.sparkContext.statusTracker()
         for job in status.getJobIdsForGroup(self._group[1]):
@@ -293,8 +299,9 @@ class Tracker:
         with self._lock:
             for stage in stages or []:
                 key = (hash(operation_id) & 0xFFFF) << 20 | stage.stage_id  # stage ids repeat across operations
-                if (stage.done or done) and stage.num_completed_tasks == 0:
-                    self._stages.forget(key)  # skipped: its shuffle output existed already, no task ran
+                if stage.num_completed_tasks == 0:
+                    # not counted before a task finished: a stage the job skips (its shuffle output
+                    # exists already) is listed too, and never runs one
                     continue
                 self._stages.update(key, stage.num_completed_tasks, stage.num_tasks, running=False)
                 if not stage.done or self._stages.last is None or self._stages.last > 0xFFFFF:
@@ -326,7 +333,8 @@ class Tracker:
         elif self.mode == "log" and not final:
             now = time.monotonic()
             with self._lock:
-                due = now - self._last_line >= self.interval and now - self._started >= self.interval
+                first = min(FIRST_LINE, self.interval)  # a first sign of life early, then every interval
+                due = now - self._started >= first and (not self.history or now - self._last_line >= self.interval)
                 if due:
                     self._last_line = now
                     self.history.append(snap)

@@ -39,7 +39,7 @@ def _handlers(spark) -> list:
 def test_a_phase_of_known_size_reports_growing_counts_that_reach_the_total(spark, caplog):
     caplog.set_level(logging.INFO, logger="sparkgraph.progress")
     with progress.show("log", interval=0.3, spark=spark, name="sleepy") as tracker:
-        assert _sleepy_job(spark) == TASKS * 10
+        assert _sleepy_job(spark, seconds=1.0) == TASKS * 10  # at least 3 s on 2 cores
     final = tracker.snapshot()
     assert final.tasks_total >= TASKS  # the mapInPandas stage, plus the count's own stage
     assert final.tasks_done == final.tasks_total

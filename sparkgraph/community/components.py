@@ -21,6 +21,7 @@ import time
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from sparkgraph import progress
 from sparkgraph.session import job_description, parallelism, truncate_lineage
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def connected_components(edges: DataFrame, vertices: DataFrame, max_rounds: int 
     for rounds in range(1, max_rounds + 1):
         started = time.perf_counter()
         job_description(spark, f"sparkgraph components: large-star + small-star round {rounds}")
+        progress.advance("component rounds (at most)", rounds - 1, max_rounds)
         nxt = truncate_lineage(_small_star(_large_star(current)))
         changed = nxt.exceptAll(current).limit(1).count() + current.exceptAll(nxt).limit(1).count()
         current.unpersist()
@@ -105,6 +107,7 @@ def label_propagation(edges: DataFrame, vertices: DataFrame, rounds: int = 10,
     labels = truncate_lineage(vertices.select("id", F.col("id").alias("label")))
     for i in range(1, rounds + 1):
         job_description(spark, f"sparkgraph label propagation: round {i} of {rounds}")
+        progress.advance("label propagation rounds", i - 1, rounds)
         heard = (arcs.join(labels.select(F.col("id").alias("v"), "label"), "v")
                  .select(F.col("u").alias("id"), "label", "weight")
                  .unionByName(labels.select("id", "label", F.lit(self_weight).alias("weight")))
