@@ -94,7 +94,7 @@ class Snapshot:
             parts.append(f"stage {self.stage},")
         parts.append(f"tasks {self.tasks_done}/{self.tasks_total},")
         if self.unit:
-            parts.append(f"{self.unit}{'' if self.unit.endswith('~') else ' '}{self.unit_done}/{self.unit_total},")
+            parts.append(f"{self.unit} {self.unit_done}/{self.unit_total},")
         parts.append(f"{_clock(self.elapsed)} elapsed")
         eta = self.eta()
         if eta is not None:
@@ -180,14 +180,6 @@ def advance(unit: str, done: int, total: int) -> None:
         _current[-1].advance(unit, done, total)
 
 
-def expect_tasks(unit: str, total: int, tasks: int) -> None:
-    """Report the algorithm's unit from Spark's task counts: the newest stage of ``tasks`` tasks
-    carries ``total`` units, spread evenly over its tasks (for work that happens inside the tasks
-    of one stage, such as the sources of the broadcast PPR strategy). Shown as ``unit ~done/total``."""
-    if _current and total > 0 and tasks > 0:
-        _current[-1].expect_tasks(unit, total, tasks)
-
-
 def _resolve(chosen: str) -> str:
     if chosen != "auto":
         return chosen
@@ -229,7 +221,6 @@ class Tracker:
         self._started = time.monotonic()
         self._stages = _Stages()
         self._unit: tuple[str, int, int] | None = None
-        self._per_task: tuple[str, int, int] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -322,24 +313,10 @@ class Tracker:
             self._unit = (unit, int(done), int(total))
         self._show()
 
-    def expect_tasks(self, unit: str, total: int, tasks: int) -> None:
-        with self._lock:
-            self._per_task = (unit, int(total), int(tasks))
-
-    def _unit_now(self) -> tuple[str | None, int, int]:
-        if self._unit is not None:
-            return self._unit
-        if self._per_task is not None:
-            unit, total, tasks = self._per_task
-            stages = [key for key, count in self._stages.total.items() if count == tasks]
-            done = self._stages.done[max(stages)] if stages else 0
-            return f"{unit} ~", round(total * done / tasks), total
-        return None, 0, 0
-
     # ---------------------------------------------------------------- display
     def snapshot(self) -> Snapshot:
         with self._lock:
-            unit = self._unit_now()
+            unit = self._unit or (None, 0, 0)
             return Snapshot(self.phase, time.monotonic() - self._started, self._stages.last,
                             sum(self._stages.done.values()), sum(self._stages.total.values()), *unit)
 
