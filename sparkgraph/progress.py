@@ -299,6 +299,11 @@ class Tracker:
         with self._lock:
             for stage in stages or []:
                 key = (hash(operation_id) & 0xFFFF) << 20 | stage.stage_id  # stage ids repeat across operations
+                if done and stage.num_completed_tasks > 0:
+                    # the operation has ended: the client's last report can lag behind the server, so a
+                    # stage that ran counts as finished (after a failure the run's error is what matters)
+                    self._stages.update(key, stage.num_tasks, stage.num_tasks, running=False)
+                    continue
                 if stage.num_completed_tasks == 0:
                     # not counted before a task finished: a stage the job skips (its shuffle output
                     # exists already) is listed too, and never runs one
