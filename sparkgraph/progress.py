@@ -94,7 +94,7 @@ class Snapshot:
             parts.append(f"stage {self.stage},")
         parts.append(f"tasks {self.tasks_done}/{self.tasks_total},")
         if self.unit:
-            parts.append(f"{self.unit} {self.unit_done}/{self.unit_total},")
+            parts.append(f"{self.unit}{'' if self.unit.endswith('~') else ' '}{self.unit_done}/{self.unit_total},")
         parts.append(f"{_clock(self.elapsed)} elapsed")
         eta = self.eta()
         if eta is not None:
@@ -167,17 +167,27 @@ def track(spark: SparkSession, name: str) -> Iterator[Tracker | None]:
     tracker = Tracker(spark, name, chosen, _settings["interval"])
     _current.append(tracker)
     tracker.start()
+    completed = False
     try:
         yield tracker
+        completed = True
     finally:
         _current.pop()
-        tracker.stop()
+        tracker.stop(completed)
 
 
 def advance(unit: str, done: int, total: int) -> None:
     """Report the algorithm's own progress (``advance("sources", 2000, 10312)``) to the tracked block."""
     if _current:
         _current[-1].advance(unit, done, total)
+
+
+def expect_tasks(unit: str, total: int, tasks: int) -> None:
+    """Report the algorithm's unit from Spark's task counts: the newest stage of ``tasks`` tasks
+    carries ``total`` units, spread evenly over its tasks (for work that happens inside the tasks
+    of one stage, such as the sources of the broadcast PPR strategy). Shown as ``unit ~done/total``."""
+    if _current and total > 0 and tasks > 0:
+        _current[-1].expect_tasks(unit, total, tasks)
 
 
 def _resolve(chosen: str) -> str:
@@ -221,6 +231,7 @@ class Tracker:
         self._started = time.monotonic()
         self._stages = _Stages()
         self._unit: tuple[str, int, int] | None = None
+        self._per_task: tuple[str, int, int] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -247,13 +258,19 @@ class Tracker:
             self._thread = threading.Thread(target=self._poll, daemon=True, name="sparkgraph-progress")
             self._thread.start()
 
-    def stop(self) -> None:
-        """End the block's reporting: the thread joined, the handler removed, the bar closed."""
+    def stop(self, completed: bool = False) -> None:
+        """End the block's reporting: the thread joined, the handler removed, the bar closed.
+
+        ``completed``: the block ended without an error, so every stage that ran has finished (the
+        status tracker is fed by Spark's listener bus, which can lag behind a job's end)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             if self._group is not None:
                 self._poll_once()
+        if completed:
+            with self._lock:
+                self._stages.done.update(self._stages.total)
         if self._handler is not None:
             self.spark.removeProgressHandler(self._handler)
         if self._group is not None:
@@ -318,10 +335,24 @@ class Tracker:
             self._unit = (unit, int(done), int(total))
         self._show()
 
+    def expect_tasks(self, unit: str, total: int, tasks: int) -> None:
+        with self._lock:
+            self._per_task = (unit, int(total), int(tasks))
+
+    def _unit_now(self) -> tuple[str | None, int, int]:
+        if self._unit is not None:
+            return self._unit
+        if self._per_task is not None:
+            unit, total, tasks = self._per_task
+            stages = [key for key, count in self._stages.total.items() if count == tasks]
+            done = self._stages.done[max(stages)] if stages else 0
+            return f"{unit} ~", round(total * done / tasks), total
+        return None, 0, 0
+
     # ---------------------------------------------------------------- display
     def snapshot(self) -> Snapshot:
         with self._lock:
-            unit = self._unit or (None, 0, 0)
+            unit = self._unit_now()
             return Snapshot(self.phase, time.monotonic() - self._started, self._stages.last,
                             sum(self._stages.done.values()), sum(self._stages.total.values()), *unit)
 

@@ -137,7 +137,7 @@ def get_session(config: SessionConfig | None = None) -> SparkSession:
     builder = SparkSession.builder
     for key, value in settings.items():
         builder = builder.config(key, value)
-    with startup_noise_filtered():
+    with startup_noise_filtered(quiet_level(config.log_level)):
         spark = builder.getOrCreate()
     if submitted and config.log_level != SessionConfig.log_level:  # the JVM was started by someone else
         spark.sparkContext.setLogLevel(config.log_level)
@@ -199,22 +199,31 @@ def log_options(level: str) -> str:
     harmless (loopback hostname, UI port retries, no native Hadoop library) at ERROR unless
     ``level`` is INFO or more verbose."""
     config = Path(__file__).with_name("log4j2.properties").as_uri()
-    startup = "error" if level.upper() in ("WARN", "ERROR", "FATAL", "OFF") else level.lower()
+    startup = "error" if quiet_level(level) else level.lower()
     return (f"-Dlog4j2.configurationFile={config} -Dsparkgraph.log.level={level.lower()} "
             f"-Dsparkgraph.startup.level={startup}")
+
+
+def quiet_level(level: str) -> bool:
+    """Whether ``level`` hides start-up chatter (WARN or quieter); INFO and below bring it all back."""
+    return level.upper() in ("WARN", "ERROR", "FATAL", "OFF")
 
 
 STARTUP_NOISE = ("WARNING: Using incubator modules",)  # the JVM's own line; no Java option silences it
 
 
 @contextmanager
-def startup_noise_filtered():
+def startup_noise_filtered(enabled: bool = True):
     """JVMs started inside the block write their standard error through a thread that drops the
-    lines in ``STARTUP_NOISE`` and passes everything else on unchanged.
+    lines in ``STARTUP_NOISE`` and passes everything else on unchanged (nothing changes when not
+    ``enabled``).
 
     The JVM inherits a pipe as its stderr; the thread ends when the JVM (and every process that
     inherited the pipe) exits. Without a file descriptor 2 (some notebook kernels) nothing changes.
     """
+    if not enabled:
+        yield
+        return
     try:
         sys.stderr.flush()
         real = os.dup(2)
@@ -276,7 +285,7 @@ def _connect_session(remote: str, config: SessionConfig) -> SparkSession:
         settings["spark.checkpoint.dir"] = config.checkpoint_dir or _temporary_checkpoint_dir()
         for key, value in settings.items():
             builder = builder.config(key, value)
-    with startup_noise_filtered():
+    with startup_noise_filtered(quiet_level(config.log_level)):
         spark = builder.getOrCreate()
     log.info("Spark Connect session to %s (Spark %s)", remote, spark.version)
     return spark

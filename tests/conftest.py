@@ -43,6 +43,16 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_cached_tables(request):
+    """Each test module's cached tables are released when it ends. One session serves the whole
+    suite, and every cached plan is compared against every new query's plan, so tables a module
+    leaves cached (graphs its fixtures load, say) would slow all later modules down."""
+    yield
+    if "spark" in request.fixturenames:
+        request.getfixturevalue("spark").catalog.clearCache()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     from sparkgraph.datasets import shared_data_dir

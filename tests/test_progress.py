@@ -102,3 +102,15 @@ def test_bar_mode_updates_a_tqdm_bar_on_stderr(spark, capsys):
         _sleepy_job(spark, tasks=3, seconds=0.6)
     assert tracker.history and tracker.history[-1].tasks_done == tracker.history[-1].tasks_total >= 3
     assert "barred" in capsys.readouterr().err
+
+
+def test_broadcast_ppr_shows_its_sources_from_the_walk_stage(spark):
+    from sparkgraph.datasets import load_graph
+    from sparkgraph.ppr import PPRParams, fully_ppr
+
+    graph = load_graph(spark, "karate")
+    with progress.show("log", interval=100, spark=spark, name="ppr") as tracker:
+        fully_ppr(graph, PPRParams(walks_per_source=200, top_k=5, strategy="broadcast", seed=1)).count()
+    final = tracker.snapshot()
+    assert (final.unit, final.unit_done, final.unit_total) == ("sources ~", 34, 34)
+    assert "sources ~34/34" in final.line()

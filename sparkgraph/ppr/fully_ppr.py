@@ -21,6 +21,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from sparkgraph import progress
 from sparkgraph.graph import Graph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism
@@ -89,16 +90,19 @@ def fully_ppr(graph: Graph, params: PPRParams | None = None, sources=None, top_k
     ids = source_ids(graph, sources)
     log.info("fully_ppr: %s strategy, ω=%d, α=%.3f, estimator=%s, dangling=%s", strategy,
              params.walks_per_source, params.restart_prob, params.estimator, params.dangling)
-    scores = dense_scores(graph, ids, params, top_k)
+    known = graph.n if sources is None else (len(sources) if isinstance(sources, (list, tuple)) else None)
+    scores = dense_scores(graph, ids, params, top_k, sources_count=known)
     result = graph.to_names(scores, "source", "target")
     log.info("fully_ppr planned in %.1fs", time.perf_counter() - started)
     return result
 
 
-def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = True) -> DataFrame:
-    """``(source, target, score)`` over dense ids, by the strategy ``params`` selects."""
+def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = True,
+                 sources_count: int | None = None) -> DataFrame:
+    """``(source, target, score)`` over dense ids, by the strategy ``params`` selects
+    (``sources_count``, when known, is shown as progress)."""
     if choose_strategy(graph, params) == "broadcast":
-        return _broadcast_scores(graph, ids, params, top_k)
+        return _broadcast_scores(graph, ids, params, top_k, sources_count)
     from sparkgraph.ppr.distributed import distributed_scores
 
     if params.push_rounds:
@@ -118,7 +122,8 @@ def keep_top_k(scores: DataFrame, k: int) -> DataFrame:
     return scores.withColumn("_rank", rank).filter((F.col("_rank") <= k) | jump).drop("_rank")
 
 
-def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool) -> DataFrame:
+def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool,
+                      sources_count: int | None = None) -> DataFrame:
     """Each task walks its sources in numpy over the whole CSR adjacency, shipped to it as chunks."""
     adjacency = ship_matrix(graph.edges, "adjacency", graph.n, graph.n, graph.num_arcs, row="src", col="dst",
                             value="weight" if graph.weighted else None)
@@ -147,5 +152,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
             yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 
     partitions = max(1, min(graph.n, 4 * parallelism(graph.spark)))
+    if sources_count is not None:  # the sources are walked inside the tasks of one stage
+        progress.expect_tasks("sources", sources_count, partitions)
     job_description(graph.spark, f"sparkgraph ppr: walks ({p.walks_per_source} per source, broadcast)")
     return map_with_matrices(ids, "id", [adjacency], partitions, build, walk, SCORES_SCHEMA)

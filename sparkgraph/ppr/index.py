@@ -226,7 +226,7 @@ def build_walk_index(graph: Graph, params: WalkIndexParams | None = None) -> Wal
     params = params or WalkIndexParams()
     started = time.perf_counter()
     job_description(graph.spark, "sparkgraph walk index: fingerprints")
-    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params())
+    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params(), sources_count=graph.n)
                     .withColumnRenamed("source", "vertex").persist(StorageLevel.MEMORY_AND_DISK))
     degrees = graph.out_degrees()
     transitions = (graph.edges.join(degrees.select(F.col("id").alias("src"), "weighted_out_degree"), "src")
