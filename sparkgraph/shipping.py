@@ -131,7 +131,8 @@ def ship_matrix(entries: DataFrame, name: str, n_rows: int, n_cols: int, num_ent
 
 def map_with_matrices(work: DataFrame, key: str, shipments: list[Shipment], partitions: int,
                       build: Callable[[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]], Any],
-                      answer: Callable[[np.ndarray, Any], Iterator[pd.DataFrame]], schema: str) -> DataFrame:
+                      answer: Callable[[np.ndarray, Any], Iterator[pd.DataFrame]], schema: str,
+                      keep_built: bool = True) -> DataFrame:
     """Run ``answer(items, built)`` on each partition's items, with the shipped matrices at hand.
 
     Args:
@@ -145,6 +146,8 @@ def map_with_matrices(work: DataFrame, key: str, shipments: list[Shipment], part
         answer: Yields result frames (pandas, cast to ``schema``, or Arrow record batches of exactly
             ``schema``) for a sorted array of items.
         schema: DDL schema of the result frames.
+        keep_built: Keep what ``build`` returns in the worker for later tasks (the default); False
+            for a one-task computation whose result is large (it is dropped after the task).
 
     Returns:
         The DataFrame of every task's answers.
@@ -183,9 +186,12 @@ def map_with_matrices(work: DataFrame, key: str, shipments: list[Shipment], part
                     payload = payloads[i]
                     yield int(pack_ids[i]), names[i], int(numbers[i]), payload.as_buffer() if payload.is_valid else None
 
-        for pack_id, parts in packing.gather(rows(), expected, lambda: not packing.is_cached(token)):
-            built = packing.cached(token, lambda parts=parts: build(
-                {name: packing.assemble_csr(shapes[name][0], shapes[name][1], parts[name]) for name in parts}))
+        for pack_id, parts in packing.gather(rows(), expected, lambda: not keep_built or not packing.is_cached(token)):
+            def make(parts=parts):
+                return build({name: packing.assemble_csr(shapes[name][0], shapes[name][1], parts[name])
+                              for name in parts})
+
+            built = packing.cached(token, make) if keep_built else make()
             for frame in answer(items_of.pop(pack_id), built):
                 if isinstance(frame, pa.RecordBatch):
                     yield frame
