@@ -97,6 +97,7 @@ def candidates_section(spark, name: str, params: MinHashParams, threshold: float
     cands = lsh_candidates(minhash_signatures(graph, params), lsh)
     found = cands.pairs.toPandas()
     ours_s = time.perf_counter() - started
+    cands.unpersist()
     hit = truth.merge(found, on=["u", "v"], how="left")["jaccard"].notna()
     expected = float(candidate_probability(truth["j"].to_numpy(), bands, rows).mean())
     # Spark ML: 0/1 vectors of the same neighbourhoods, Jaccard distance 1 - J
@@ -136,6 +137,7 @@ def planted_section(spark, mixings: list[float], n: int, blocks: int, degree: fl
             started = time.perf_counter()
             result = lsh_communities(graph, CommunityParams(lsh=LSHParams(threshold=threshold), method=method, rounds=6))
             found = result.communities.toPandas().set_index("id")["community"].reindex(truth.index)
+            result.unpersist()
             row[method] = {"nmi": round(nmi(truth, found), 4), "ari": round(ari(truth, found), 4),
                            "threshold": threshold, "seconds": round(time.perf_counter() - started, 1)}
         local = LocalGraph.from_graph(graph)

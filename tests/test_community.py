@@ -40,6 +40,11 @@ from sparkgraph.metrics import ari, nmi
 from sparkgraph.udfs.minhash import band_keys, datasketch_hashfunc, permutations, signatures
 
 
+def persisted(spark) -> set[int]:
+    """Ids of the RDDs the JVM holds persisted (classic Spark; tests only)."""
+    return set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
+
+
 def dense(frame: pd.DataFrame, n: int) -> np.ndarray:
     out = np.full((n, len(frame["signature"].iloc[0])), -1, dtype=np.int64)
     out[frame["id"].to_numpy()] = np.vstack(frame["signature"].to_numpy())
@@ -133,9 +138,13 @@ def test_directed_neighbourhoods_match_the_twin(cora, neighbourhood):
 def test_candidate_recall_follows_the_s_curve(cora):
     mp, lp = MinHashParams(num_perm=64, seed=2), LSHParams(threshold=0.3, exact_check=True)
     bands, rows = lp.banding(64)
+    before = persisted(cora.spark)
     sigs = minhash_signatures(cora, mp).cache()
     cands = lsh_candidates(sigs, lp, neighbour_sets(cora, mp))
     found = cands.pairs.toPandas()
+    cands.unpersist()
+    sigs.unpersist()
+    assert persisted(cora.spark) <= before, "lsh_candidates leaves nothing cached once released"
     assert (found["u"] < found["v"]).all() and not found.duplicated(["u", "v"]).any()
     u, v, exact = similar_pairs(load_local("cora"), mp, threshold=0.3)
     truth = pd.DataFrame({"u": u, "v": v, "j": exact})
@@ -147,7 +156,6 @@ def test_candidate_recall_follows_the_s_curve(cora):
     # the exact re-check of the candidates equals the twin's Jaccard
     check = found.merge(truth, on=["u", "v"])
     assert np.allclose(check["exact"], check["j"])
-    sigs.unpersist()
 
 
 def test_oversized_buckets_are_split_and_counted(karate):
@@ -156,6 +164,7 @@ def test_oversized_buckets_are_split_and_counted(karate):
     graph, params = karate, MinHashParams(num_perm=16, seed=1)
     keys = band_keys(local_signatures(load_local("karate"), params), 16, 1)  # the twin's buckets, uncapped
     _, sizes = np.unique(np.c_[np.tile(np.arange(16), (graph.n, 1)).ravel(), keys.ravel()], axis=0, return_counts=True)
+    before = persisted(graph.spark)
     table, split, dropped = band_table(minhash_signatures(graph, params), 16, 1, 3)
     assert split == (sizes > 3).sum() > 0
     big = sizes[sizes > 3]
@@ -163,6 +172,8 @@ def test_oversized_buckets_are_split_and_counted(karate):
     dealt = [np.bincount(np.arange(s) % p) for s, p in zip(big, parts, strict=True)]  # round-robin sizes
     assert dropped == int((big * (big - 1) / 2).sum() - sum((d * (d - 1) / 2).sum() for d in dealt))
     assert table.groupBy("band", "key").count().agg({"count": "max"}).first()[0] <= 3
+    table.unpersist()  # the caller owns the returned table; nothing else stays cached
+    assert persisted(graph.spark) <= before
 
 
 # ---------------------------------------------------------------------- communities
@@ -187,6 +198,7 @@ def test_label_propagation_recovers_a_planted_partition(spark):
     assert (result.bands, result.rows, result.threshold) == (*optimal_bands(0.1, 128), 0.1)
     got_nmi, got_ari = scores(result, labels)
     assert got_nmi >= 0.9 and got_ari >= 0.9, (got_nmi, got_ari, result.sizes.limit(5).toPandas())
+    result.unpersist()
 
 
 def test_components_recover_a_planted_partition_whatever_the_partitioning(spark):
@@ -204,6 +216,8 @@ def test_components_recover_a_planted_partition_whatever_the_partitioning(spark)
     assert again.similar_pairs == result.similar_pairs
     first = result.communities.toPandas().sort_values("id").reset_index(drop=True)
     pd.testing.assert_frame_equal(first, again.communities.toPandas().sort_values("id").reset_index(drop=True))
+    result.unpersist()
+    again.unpersist()
 
 
 @pytest.mark.connect

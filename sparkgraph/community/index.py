@@ -67,6 +67,7 @@ def build_community_index(graph: Graph, path: str, params: CommunityIndexParams 
         with out.phase("bands"):
             table, split_buckets, dropped = band_table(sigs, bands, rows, params.lsh.max_bucket_size)
             out.write_table("bands", table.orderBy("key", "id"))
+            table.unpersist()
         out.write_table("vertices", graph.vertices.select("id", "name"))
         facts = {"bands": bands, "rows": rows, "split_buckets": split_buckets, "dropped_pairs": dropped,
                  "vertices": graph.n}
