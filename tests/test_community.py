@@ -10,6 +10,10 @@ Bounds used here:
   P(s) = 1 - (1 - s^r)^b. The number of exact pairs found is a sum of such Bernoulli draws:
   it must lie within 4.5 sqrt(Σ P(1-P)) + 1% of the pairs of Σ P (pairs share vertices, so
   the draws are not independent; the 1% allows for that).
+* The recall band rule makes P(t) >= min_recall = 0.95, so every one of the N pairs of Jaccard at
+  least t is found with probability p_i >= 0.95 and the expected recall is at least 0.95. Its
+  standard deviation is sqrt(Σ p_i(1-p_i)) / N <= sqrt(0.95 * 0.05 / N) (p(1-p) falls for p past
+  1/2): the measured recall must be at least 0.95 - 4.5 sqrt(0.95 * 0.05 / N).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sparkgraph.community import (
     minhash_signatures,
     neighbour_sets,
     optimal_bands,
+    recall_bands,
 )
 from sparkgraph.community.index import CommunityIndex, build_community_index
 from sparkgraph.community.params import CommunityIndexParams, candidate_probability
@@ -84,6 +89,16 @@ def test_bands_are_chosen_as_datasketch_does():
     for threshold, num_perm in [(0.5, 128), (0.2, 128), (0.8, 64)]:
         assert optimal_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
     assert LSHParams(bands=20, rows=5).banding(128) == (20, 5)
+    assert LSHParams(threshold=0.5, band_rule="datasketch").banding(128) == _optimal_param(0.5, 128, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("threshold,num_perm", [(0.5, 128), (0.3, 64), (0.2, 128), (0.8, 64), (0.1, 64)])
+def test_recall_rule_is_the_steepest_curve_reaching_min_recall(threshold, num_perm):
+    bands, rows = LSHParams(threshold=threshold).banding(num_perm)
+    assert (bands, rows) == recall_bands(threshold, num_perm, 0.95) and bands == num_perm // rows
+    assert candidate_probability(threshold, bands, rows) >= 0.95
+    assert all(candidate_probability(threshold, num_perm // r, r) < 0.95 for r in range(rows + 1, num_perm + 1))
+    assert recall_bands(0.5, 128) == (42, 3)
 
 
 # ---------------------------------------------------------------------- estimates (local twin)
@@ -136,8 +151,9 @@ def test_directed_neighbourhoods_match_the_twin(cora, neighbourhood):
 
 
 def test_candidate_recall_follows_the_s_curve(cora):
-    mp, lp = MinHashParams(num_perm=64, seed=2), LSHParams(threshold=0.3, exact_check=True)
+    mp, lp = MinHashParams(num_perm=64, seed=2), LSHParams(threshold=0.3, exact_check=True)  # recall rule
     bands, rows = lp.banding(64)
+    assert (bands, rows) == (32, 2)  # P(0.3) = 0.951
     before = persisted(cora.spark)
     sigs = minhash_signatures(cora, mp).cache()
     cands = lsh_candidates(sigs, lp, neighbour_sets(cora, mp))
@@ -153,6 +169,9 @@ def test_candidate_recall_follows_the_s_curve(cora):
     p = candidate_probability(truth["j"].to_numpy(), bands, rows)
     slack = 4.5 * np.sqrt((p * (1 - p)).sum()) + 0.01 * len(p)
     assert abs(hit.sum() - p.sum()) <= slack, (hit.sum(), p.sum(), slack)
+    n = len(p)
+    assert n > 1000
+    assert hit.mean() >= 0.95 - 4.5 * np.sqrt(0.95 * 0.05 / n), (hit.mean(), n)
     # the exact re-check of the candidates equals the twin's Jaccard
     check = found.merge(truth, on=["u", "v"])
     assert np.allclose(check["exact"], check["j"])
@@ -195,7 +214,7 @@ def test_label_propagation_recovers_a_planted_partition(spark):
     graph, labels = planted(spark, mixing=0.3)
     params = CommunityParams(minhash=MinHashParams(num_perm=128), lsh=LSHParams(threshold=0.1), rounds=5)
     result = lsh_communities(graph, params)
-    assert (result.bands, result.rows, result.threshold) == (*optimal_bands(0.1, 128), 0.1)
+    assert (result.bands, result.rows, result.threshold) == (*recall_bands(0.1, 128), 0.1)
     got_nmi, got_ari = scores(result, labels)
     assert got_nmi >= 0.9 and got_ari >= 0.9, (got_nmi, got_ari, result.sizes.limit(5).toPandas())
     result.unpersist()
@@ -257,7 +276,7 @@ def planted_index(spark, tmp_path_factory):
 def test_query_recovers_a_planted_community(planted_index):
     path, params, facts, labels, local = planted_index
     index = CommunityIndex.load(path, params)
-    assert (index.bands, index.rows) == (facts["bands"], facts["rows"]) == optimal_bands(0.1, 64)
+    assert (index.bands, index.rows) == (facts["bands"], facts["rows"]) == recall_bands(0.1, 64)
     truth = set(labels.loc[labels["label"] == 1, "node"])
     seeds = sorted(truth)[:3]
     found = index.query(seeds, size=len(truth))
