@@ -239,6 +239,20 @@ def test_components_recover_a_planted_partition_whatever_the_partitioning(spark)
     again.unpersist()
 
 
+def test_partition_scores_on_spark_equal_the_numpy_metrics(spark):
+    from sparkgraph.community.report import partition_scores
+
+    rng = np.random.default_rng(3)
+    truth, found = rng.integers(0, 4, 500), rng.integers(0, 9, 500)
+    found[:300] = truth[:300] * 10  # partly agreeing
+    as_frame = lambda col, values: spark.createDataFrame(  # noqa: E731
+        pd.DataFrame({"id": np.arange(500), col: values}))
+    got = partition_scores(as_frame("community", found), as_frame("label", truth))
+    assert got["vertices"] == 500
+    assert got["nmi"] == pytest.approx(nmi(truth, found), abs=1e-12)
+    assert got["ari"] == pytest.approx(ari(truth, found), abs=1e-12)
+
+
 @pytest.mark.connect
 def test_label_propagation_splits_weakly_joined_cliques(spark):
     from sparkgraph.community.components import label_propagation
@@ -291,6 +305,22 @@ def test_query_recovers_a_planted_community(planted_index):
     capped = index.query(seeds, size=len(truth), max_candidates=2 * len(truth))
     assert len(set(capped["id"]) & truth) / len(truth) >= 0.9
     assert found["score"].between(0, 1).all()
+
+
+@pytest.mark.connect
+def test_index_loads_through_spark_as_through_pyarrow(spark, planted_index, monkeypatch):
+    """A path the client cannot open (a remote cluster, Spark Connect) is read through Spark."""
+    import sparkgraph.community.index as index_module
+
+    path, params, _, _, _ = planted_index
+    here = CommunityIndex.load(path, params, spark=spark)
+    monkeypatch.setattr(index_module, "client_reads_directly", lambda spark, uri: False)
+    remote = CommunityIndex.load(path, params, spark=spark)
+    for name in ("names", "signatures", "vertex_keys", "keys", "key_ids"):
+        assert np.array_equal(getattr(remote, name), getattr(here, name)), name
+    assert remote.query([1, 2, 3], size=20).equals(here.query([1, 2, 3], size=20))
+    with pytest.raises(Exception, match="not a saved community index"):
+        CommunityIndex.load(path + "-missing", spark=spark)
 
 
 def test_index_refuses_other_params_and_bad_seeds(planted_index):

@@ -5,7 +5,8 @@ band keys on Spark and writes them with :func:`~sparkgraph.output.atomic_output`
 ``signatures (id, signature)``, ``bands (band, key, id)``, ``vertices (id, name)``; the
 manifest records the parameters and (b, r)).
 
-Online, :meth:`CommunityIndex.load` reads the Parquet files with pyarrow (no Spark) into numpy:
+Online, :meth:`CommunityIndex.load` reads the Parquet files into numpy, with pyarrow when this
+process can open them, through Spark otherwise (a remote cluster's file system, Spark Connect):
 signatures as an ``n x num_perm`` uint32 matrix, each vertex's band keys as ``n x b``, and the
 band table as one array of keys sorted with the vertex ids beside them (a bucket is a range
 found by ``searchsorted``). :meth:`CommunityIndex.query` grows a community from seeds as the
@@ -27,11 +28,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
 
 from sparkgraph.community.lsh import band_table
 from sparkgraph.community.minhash import minhash_signatures
 from sparkgraph.community.params import CommunityIndexParams
 from sparkgraph.errors import DatasetNotFoundError, NullIdError, ParameterError, UnknownVertexError
+from sparkgraph.fs import file_system, is_connect, is_local_connect, is_local_master, qualify, scheme_of
 from sparkgraph.graph import Graph
 from sparkgraph.output import MANIFEST, RUNS, atomic_output
 
@@ -83,6 +86,45 @@ def _file_system(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), path
 
 
+def client_reads_directly(spark: SparkSession, uri: str) -> bool:
+    """Whether this process can open the qualified ``uri`` itself: a ``file:`` URI and a Spark
+    that runs on this machine (a local master, or the local Connect server pyspark starts).
+    Otherwise (a remote Connect server, a cluster's file system) only Spark can read it."""
+    if scheme_of(uri) != "file":
+        return False
+    if is_connect(spark):
+        return is_local_connect()
+    return is_local_master(spark.conf.get("spark.master", "local"))
+
+
+class _Reader:
+    """Reads the index's manifest and tables: with pyarrow from a path this process can open, or
+    through Spark (``spark.read.parquet(...).toArrow()``) from any path the cluster can read."""
+
+    def __init__(self, path: str, spark: SparkSession | None):
+        self.spark, self.path = spark, path
+        uri = qualify(spark, path) if spark is not None else path
+        self.direct = spark is None or client_reads_directly(spark, uri)
+        if self.direct:
+            self.fs, self.root = _file_system(uri)
+        else:
+            self.fs, self.root = file_system(spark), uri
+
+    def manifest(self) -> dict:
+        if self.direct:
+            with self.fs.open_input_stream(f"{self.root}/{MANIFEST}") as f:
+                return json.loads(f.read().decode("utf-8"))
+        uri = f"{self.root}/{MANIFEST}"
+        if not self.fs.exists(uri):
+            raise FileNotFoundError(uri)
+        return json.loads(self.fs.read_text(uri))
+
+    def table(self, folder: str, name: str) -> pa.Table:
+        if self.direct:
+            return pq.read_table(f"{self.root}/{folder}/{name}", filesystem=self.fs)
+        return self.spark.read.parquet(f"{self.root}/{folder}/{name}").toArrow()
+
+
 class CommunityIndex:
     """A loaded community index: numpy arrays in this process.
 
@@ -107,22 +149,28 @@ class CommunityIndex:
         return len(self.names)
 
     @classmethod
-    def load(cls, path: str, params: CommunityIndexParams | None = None) -> CommunityIndex:
-        """Read an index written by :func:`build_community_index` (local disk, or any URI pyarrow reads).
+    def load(cls, path: str, params: CommunityIndexParams | None = None,
+             spark: SparkSession | None = None) -> CommunityIndex:
+        """Read an index written by :func:`build_community_index` into this process.
 
         Args:
             path: The index folder.
             params: When given, the index must have been built with exactly these parameters.
+            spark: The session that wrote it. Given, ``path`` means what it means to Spark (the
+                cluster's default file system for a path without a scheme) and is read with pyarrow
+                only when this process can open it (a ``file:`` path with Spark on this machine),
+                otherwise through Spark (``spark.read.parquet(...).toArrow()``: over Spark Connect the
+                files need not be reachable from the client). Without it, pyarrow reads ``path``
+                (local disk, or any URI pyarrow reads).
 
         Raises:
             DatasetNotFoundError: ``path`` holds no complete sparkgraph output.
             ParameterError: It holds another job's output, or was built with other parameters.
         """
         started = time.perf_counter()
-        fs, root = _file_system(path)
+        reader = _Reader(path, spark)
         try:
-            with fs.open_input_stream(f"{root}/{MANIFEST}") as f:
-                manifest = json.loads(f.read().decode("utf-8"))
+            manifest = reader.manifest()
         except (FileNotFoundError, OSError):
             raise DatasetNotFoundError(f"{path!r} holds no {MANIFEST}: it is not a saved community index; "
                                        "build one with build_community_index") from None
@@ -133,28 +181,29 @@ class CommunityIndex:
         if params is not None and params != built:
             raise ParameterError(f"{path!r} was built with {built}, not the {params} asked for; rebuild the index "
                                  "or load it without params")
-        folder = f"{root}/{RUNS}/{manifest['run']}"
-        vertices = pq.read_table(f"{folder}/vertices", filesystem=fs)
+        folder = f"{RUNS}/{manifest['run']}"
+        vertices = reader.table(folder, "vertices")
         n = vertices.num_rows
         integer_names = pa.types.is_integer(vertices.schema.field("name").type)
         names = np.empty(n, dtype=np.int64 if integer_names else object)
         names[vertices.column("id").to_numpy()] = vertices.column("name").to_numpy(zero_copy_only=False)
-        sig_table = pq.read_table(f"{folder}/signatures", filesystem=fs)
+        sig_table = reader.table(folder, "signatures")
         num_perm = built.minhash.num_perm
         signatures = np.empty((n, num_perm), dtype=np.uint32)
         flat = sig_table.column("signature").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         signatures[sig_table.column("id").to_numpy()] = flat.reshape(-1, num_perm)
-        band_tab = pq.read_table(f"{folder}/bands", filesystem=fs)
+        band_tab = reader.table(folder, "bands")
         keys = band_tab.column("key").to_numpy().view(np.uint64)
         ids = band_tab.column("id").to_numpy()
         band = band_tab.column("band").to_numpy()
         b, r = manifest["index"]["bands"], manifest["index"]["rows"]
         vertex_keys = np.zeros((n, b), dtype=np.uint64)
         vertex_keys[ids, band] = keys
-        if len(keys) > 1 and not np.all(keys[1:] >= keys[:-1]):  # as signed longs on disk: sort unsigned
-            order = np.argsort(keys, kind="stable")
+        if len(keys) > 1 and not np.all(keys[1:] >= keys[:-1]):  # signed longs on disk, or files read out of order
+            order = np.lexsort((ids, keys))
             keys, ids = keys[order], ids[order]
-        log.info("community index: %d vertices, %d x %d bands loaded in %.1fs", n, b, r, time.perf_counter() - started)
+        log.info("community index: %d vertices, %d x %d bands loaded %s in %.1fs", n, b, r,
+                 "here" if reader.direct else "through Spark", time.perf_counter() - started)
         return cls(built, b, r, names, signatures, vertex_keys, np.ascontiguousarray(keys), np.ascontiguousarray(ids))
 
     def ids_of(self, seeds) -> np.ndarray:
