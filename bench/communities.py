@@ -4,8 +4,9 @@
    over the same neighbour sets (same seed, scheme and element hash; the results are checked equal
    on the vertices both computed) and against our numpy kernel on one core.
 2. Candidates: ``lsh_candidates`` time and recall of the exact pairs above the threshold (local
-   twin), beside the S-curve's expectation, against Spark ML ``MinHashLSH.approxSimilarityJoin``
-   (``numHashTables`` = our b) on 0/1 neighbourhood vectors.
+   twin), beside the S-curve's expectation, with the recall band rule (default) and datasketch's,
+   each against Spark ML ``MinHashLSH.approxSimilarityJoin`` (``numHashTables`` = that rule's b) on
+   0/1 neighbourhood vectors.
 3. Communities: NMI / ARI on planted partitions at mixing 0.1 .. 0.5 (label propagation and
    components) against Louvain (igraph ``community_multilevel``) and Leiden (igraph
    ``community_leiden``, modularity).
@@ -15,6 +16,7 @@
 
     python bench/communities.py            # everything (long: cnr-2000 twice through Spark)
     python bench/communities.py --quick    # cora and a small planted graph, no cnr-2000
+    python bench/communities.py --sections candidates,queries   # a subset
 
 Prints a table and writes bench/results/communities.json (bench/results/communities-quick.json with --quick).
 """
@@ -81,14 +83,14 @@ def signatures_section(spark, name: str, params: MinHashParams, tmp: str, datask
             "datasketch_extrapolated_from": count, "equal_to_datasketch": bool(equal)}
 
 
-def candidates_section(spark, name: str, params: MinHashParams, threshold: float) -> dict:
+def candidates_section(spark, name: str, params: MinHashParams, threshold: float, band_rule: str) -> dict:
     from pyspark.ml.feature import MinHashLSH
     from pyspark.ml.linalg import SparseVector, VectorUDT
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     graph = load_graph(spark, name)
-    lsh = LSHParams(threshold=threshold)
+    lsh = LSHParams(threshold=threshold, band_rule=band_rule)
     bands, rows = lsh.banding(params.num_perm)
     local = load_local(name)
     u, v, exact = similar_pairs(local, params, threshold)
@@ -109,13 +111,16 @@ def candidates_section(spark, name: str, params: MinHashParams, threshold: float
     vectors.count()
     started = time.perf_counter()
     model = MinHashLSH(inputCol="features", outputCol="hashes", numHashTables=bands, seed=1).fit(vectors)
-    joined = (model.approxSimilarityJoin(vectors, vectors, 1 - threshold, distCol="distance")
+    # Spark ML keeps distance < its threshold, strictly: nudge it so pairs of Jaccard exactly t count too
+    joined = (model.approxSimilarityJoin(vectors, vectors, float(np.nextafter(1 - threshold, 1)), distCol="distance")
               .select(F.col("datasetA.id").alias("u"), F.col("datasetB.id").alias("v"), "distance")
               .filter("u < v").toPandas())
     ml_s = time.perf_counter() - started
     ml_hit = truth.merge(joined, on=["u", "v"], how="left")["distance"].notna()
     vectors.unpersist()
-    return {"graph": name, "threshold": threshold, "bands": bands, "rows": rows, "exact_pairs": len(truth),
+    return {"graph": name, "threshold": threshold, "band_rule": band_rule, "bands": bands, "rows": rows,
+            "s_curve_at_threshold": round(float(candidate_probability(threshold, bands, rows)), 4),
+            "exact_pairs": len(truth),
             "candidates": len(found), "recall": round(float(hit.mean()), 4) if len(truth) else None,
             "s_curve_expected_recall": round(expected, 4), "ours_s": round(ours_s, 2),
             "spark_ml_pairs": len(joined), "spark_ml_recall": round(float(ml_hit.mean()), 4) if len(truth) else None,
@@ -195,8 +200,11 @@ def query_section(spark, name: str, tmp: str, queries: int, labelled: bool) -> d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="cora and a small planted graph, no cnr-2000")
-    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--queries", type=int, default=1000, help="seed queries per graph (1 to 5 seeds, size 100)")
+    ap.add_argument("--sections", default="signatures,candidates,planted,queries",
+                    help="comma-separated subset of signatures,candidates,planted,queries")
     args = ap.parse_args(argv)
+    sections = set(args.sections.split(","))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     spark = get_session(SessionConfig(master="local[*]", driver_memory="6g",
                                       extra={"spark.ui.enabled": "false"}))
@@ -204,18 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"params": {"num_perm": 128, "scheme": params.scheme, "seed": params.seed}}
     with tempfile.TemporaryDirectory(prefix="bench-communities-") as tmp:
         sig_graphs = ["cora"] if args.quick else ["blogcatalog", "cnr-2000"]
-        results["signatures"] = [signatures_section(spark, g, params, tmp, 2000 if args.quick else 20_000)
+        results["signatures"] = [] if "signatures" not in sections else [signatures_section(spark, g, params, tmp, 2000 if args.quick else 20_000)
                                  for g in sig_graphs]
-        results["candidates"] = [candidates_section(spark, g, params, t)
-                                 for g, t in ((("cora", 0.5),) if args.quick else (("cora", 0.5), ("blogcatalog", 0.5)))]
+        if "candidates" in sections:
+            results["candidates"] = [candidates_section(spark, g, params, t, rule)
+                                     for g, t in ((("cora", 0.5),) if args.quick else (("cora", 0.5), ("blogcatalog", 0.5)))
+                                     for rule in ("recall", "datasketch")]
         mixings = [0.1, 0.3] if args.quick else [0.1, 0.2, 0.3, 0.4, 0.5]
-        results["planted"] = planted_section(spark, mixings, n=300 if args.quick else 3000, blocks=3 if args.quick else 10,
+        results["planted"] = [] if "planted" not in sections else planted_section(spark, mixings, n=300 if args.quick else 3000, blocks=3 if args.quick else 10,
                                              degree=60.0, seed=5)
-        query_graphs = [("blogcatalog", True)] + ([] if args.quick else [("cnr-2000", False)])
+        query_graphs = [] if "queries" not in sections else (
+            [("blogcatalog", True)] + ([] if args.quick else [("cnr-2000", False)]))
         results["queries"] = [query_section(spark, g, tmp, args.queries if not args.quick else 100, labelled)
                               for g, labelled in query_graphs]
     spark.stop()
-    out = ROOT / "bench" / "results" / ("communities-quick.json" if args.quick else "communities.json")
+    suffix = ("-quick" if args.quick else "") + ("" if len(sections) == 4 else "-" + "-".join(sorted(sections)))
+    out = ROOT / "bench" / "results" / f"communities{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     for section, rows in results.items():
