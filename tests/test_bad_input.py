@@ -275,6 +275,8 @@ API_CASES = [
     ("size below the seeds", lambda s, g, t: _community_index(s, g).query([1, 2], size=1), ParameterError,
      "size=1 must be a whole number at least the number of seeds (2)"),
     ("no seeds", lambda s, g, t: _community_index(s, g).query([], size=3), ParameterError, "the seed list is empty"),
+    ("max_candidates zero", lambda s, g, t: _community_index(s, g).query([1, 2], size=3, max_candidates=0),
+     ParameterError, "max_candidates=0 must be 'auto', None or a positive whole number"),
     ("community index from a plain folder", lambda s, g, t: CommunityIndex.load(str(t)), DatasetNotFoundError,
      "it is not a saved community index"),
     ("community index from another output", lambda s, g, t: _not_a_community_index(s, t), ParameterError,

@@ -302,6 +302,7 @@ def test_query_recovers_a_planted_community(planted_index):
     assert index.query(seeds, size=len(truth)).equals(found)  # deterministic
     everyone = len(index.candidates(index.ids_of(seeds)))
     assert index.query(seeds, size=len(truth), max_candidates=everyone).equals(found)
+    assert len(truth) * 20 >= everyone and index.query(seeds, size=len(truth), max_candidates=None).equals(found)
     capped = index.query(seeds, size=len(truth), max_candidates=2 * len(truth))
     assert len(set(capped["id"]) & truth) / len(truth) >= 0.9
     assert found["score"].between(0, 1).all()
