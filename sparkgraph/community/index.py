@@ -261,8 +261,8 @@ class CommunityIndex:
             max_candidates: How many of the candidates (every vertex sharing a bucket with a seed)
                 take part: those of highest mean estimated Jaccard with the seeds (ties: smaller
                 dense id). ``"auto"`` (default): ``CANDIDATES_PER_MEMBER`` (20) x ``size``, which
-                bounds a query's work at 20 x size² x num_perm equality tests (3.3e7 at size 100 and
-                128 permutations: about 30 ms at the ~1 ns per test of one core); None: all of them
+                bounds a query's work at 20 x size² x num_perm equality tests (2.6e7 at size 100 and
+                128 permutations: about 26 ms at the ~1 ns per test of one core); None: all of them
                 (the paper); or a number.
 
         Returns:
