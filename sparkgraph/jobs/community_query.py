@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,7 +68,7 @@ def _seed_lines(spark: SparkSession, path: str) -> list[str]:
     uri = qualify(spark, path)
     if client_reads_directly(spark, uri):
         try:
-            with open(urllib.parse.urlparse(uri).path, encoding="utf-8") as f:
+            with open(urllib.request.url2pathname(urllib.parse.urlparse(uri).path), encoding="utf-8") as f:
                 lines = f.read().splitlines()
         except OSError as exc:
             raise ConfigError(f"query.seeds_path={path!r} cannot be read ({exc.strerror}); give a text file of "
@@ -101,10 +102,10 @@ def run(spark: SparkSession, config: Config) -> dict:
         raise ConfigError("community_query grows communities from seeds: set query.seeds (e.g. '1,2,3;40,41') or "
                           "query.seeds_path (a file, one group per line), not both")
     check_output(spark, config.output.path, config.output.mode)  # before the work, not after
+    text = q.seeds if q.seeds.strip() else ";".join(_seed_lines(spark, q.seeds_path))
     started = time.perf_counter()
     index = CommunityIndex.load(config.index.path, spark=spark)
     loaded = time.perf_counter() - started
-    text = q.seeds if q.seeds.strip() else ";".join(_seed_lines(spark, q.seeds_path))
     groups = _groups(text, index.names.dtype != object)
     for seeds in groups:  # every group checked before any is answered: a bad seed leaves no output
         index.ids_of(seeds)
