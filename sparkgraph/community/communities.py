@@ -19,6 +19,7 @@ from sparkgraph.community.lsh import lsh_candidates
 from sparkgraph.community.minhash import minhash_signatures, neighbour_sets
 from sparkgraph.community.params import CommunityParams
 from sparkgraph.graph import Graph
+from sparkgraph.session import truncate_lineage
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> Comm
     if params.graph_edges_only:
         arcs = graph.edges.select(F.least("src", "dst").alias("u"), F.greatest("src", "dst").alias("v")).distinct()
         similar = similar.join(arcs, ["u", "v"])
-    similar = similar.select("u", "v", F.col("jaccard").alias("weight")).persist(StorageLevel.MEMORY_AND_DISK)
+    # materialised with a short lineage (not just persisted): over Spark Connect every round of the
+    # community step would otherwise resend the whole signature and banding plan, past protobuf's depth limit
+    similar = truncate_lineage(similar.select("u", "v", F.col("jaccard").alias("weight")))
     similar_pairs = similar.count()
     candidates.unpersist()
     log.info("communities: %d similar pairs over threshold %.3f with (b, r) = (%d, %d) (%.1fs)", similar_pairs,
