@@ -4,17 +4,20 @@
    over the same neighbour sets (same seed, scheme and element hash; the results are checked equal
    on the vertices both computed) and against our numpy kernel on one core.
 2. Candidates: ``lsh_candidates`` time and recall of the exact pairs above the threshold (local
-   twin), beside the S-curve's expectation, against Spark ML ``MinHashLSH.approxSimilarityJoin``
-   (``numHashTables`` = our b) on 0/1 neighbourhood vectors.
+   twin), beside the S-curve's expectation, with the recall band rule (default) and datasketch's,
+   each against Spark ML ``MinHashLSH.approxSimilarityJoin`` (``numHashTables`` = that rule's b) on
+   0/1 neighbourhood vectors.
 3. Communities: NMI / ARI on planted partitions at mixing 0.1 .. 0.5 (label propagation and
    components) against Louvain (igraph ``community_multilevel``) and Leiden (igraph
    ``community_leiden``, modularity).
-4. Seed queries: index build time, load time, latency p50/p95/p99 of 3-seed queries of 100
-   members on cnr-2000 and BlogCatalog, and on BlogCatalog the recall of a labelled group grown
-   from 3 of its members.
+4. Seed queries: index build time, load time, latency p50/p95/p99 of queries of 1 to 5 random
+   seeds and 100 members on cnr-2000 and BlogCatalog, with every candidate (the paper) and with
+   the default cap (20 x size), the cap's overlap with the uncapped answers, and on BlogCatalog
+   the recall of a labelled group grown from 3 of its members.
 
     python bench/communities.py            # everything (long: cnr-2000 twice through Spark)
     python bench/communities.py --quick    # cora and a small planted graph, no cnr-2000
+    python bench/communities.py --sections candidates,queries   # a subset
 
 Prints a table and writes bench/results/communities.json (bench/results/communities-quick.json with --quick).
 """
@@ -81,14 +84,14 @@ def signatures_section(spark, name: str, params: MinHashParams, tmp: str, datask
             "datasketch_extrapolated_from": count, "equal_to_datasketch": bool(equal)}
 
 
-def candidates_section(spark, name: str, params: MinHashParams, threshold: float) -> dict:
+def candidates_section(spark, name: str, params: MinHashParams, threshold: float, band_rule: str) -> dict:
     from pyspark.ml.feature import MinHashLSH
     from pyspark.ml.linalg import SparseVector, VectorUDT
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     graph = load_graph(spark, name)
-    lsh = LSHParams(threshold=threshold)
+    lsh = LSHParams(threshold=threshold, band_rule=band_rule)
     bands, rows = lsh.banding(params.num_perm)
     local = load_local(name)
     u, v, exact = similar_pairs(local, params, threshold)
@@ -97,6 +100,7 @@ def candidates_section(spark, name: str, params: MinHashParams, threshold: float
     cands = lsh_candidates(minhash_signatures(graph, params), lsh)
     found = cands.pairs.toPandas()
     ours_s = time.perf_counter() - started
+    cands.unpersist()
     hit = truth.merge(found, on=["u", "v"], how="left")["jaccard"].notna()
     expected = float(candidate_probability(truth["j"].to_numpy(), bands, rows).mean())
     # Spark ML: 0/1 vectors of the same neighbourhoods, Jaccard distance 1 - J
@@ -108,13 +112,16 @@ def candidates_section(spark, name: str, params: MinHashParams, threshold: float
     vectors.count()
     started = time.perf_counter()
     model = MinHashLSH(inputCol="features", outputCol="hashes", numHashTables=bands, seed=1).fit(vectors)
-    joined = (model.approxSimilarityJoin(vectors, vectors, 1 - threshold, distCol="distance")
+    # Spark ML keeps distance < its threshold, strictly: nudge it so pairs of Jaccard exactly t count too
+    joined = (model.approxSimilarityJoin(vectors, vectors, float(np.nextafter(1 - threshold, 1)), distCol="distance")
               .select(F.col("datasetA.id").alias("u"), F.col("datasetB.id").alias("v"), "distance")
               .filter("u < v").toPandas())
     ml_s = time.perf_counter() - started
     ml_hit = truth.merge(joined, on=["u", "v"], how="left")["distance"].notna()
     vectors.unpersist()
-    return {"graph": name, "threshold": threshold, "bands": bands, "rows": rows, "exact_pairs": len(truth),
+    return {"graph": name, "threshold": threshold, "band_rule": band_rule, "bands": bands, "rows": rows,
+            "s_curve_at_threshold": round(float(candidate_probability(threshold, bands, rows)), 4),
+            "exact_pairs": len(truth),
             "candidates": len(found), "recall": round(float(hit.mean()), 4) if len(truth) else None,
             "s_curve_expected_recall": round(expected, 4), "ours_s": round(ours_s, 2),
             "spark_ml_pairs": len(joined), "spark_ml_recall": round(float(ml_hit.mean()), 4) if len(truth) else None,
@@ -136,6 +143,7 @@ def planted_section(spark, mixings: list[float], n: int, blocks: int, degree: fl
             started = time.perf_counter()
             result = lsh_communities(graph, CommunityParams(lsh=LSHParams(threshold=threshold), method=method, rounds=6))
             found = result.communities.toPandas().set_index("id")["community"].reindex(truth.index)
+            result.unpersist()
             row[method] = {"nmi": round(nmi(truth, found), 4), "ari": round(ari(truth, found), 4),
                            "threshold": threshold, "seconds": round(time.perf_counter() - started, 1)}
         local = LocalGraph.from_graph(graph)
@@ -157,7 +165,7 @@ def planted_section(spark, mixings: list[float], n: int, blocks: int, degree: fl
 
 def query_section(spark, name: str, tmp: str, queries: int, labelled: bool) -> dict:
     graph = load_graph(spark, name)
-    params = CommunityIndexParams(minhash=MinHashParams(num_perm=128), lsh=LSHParams(threshold=0.2))
+    params = CommunityIndexParams(minhash=MinHashParams(num_perm=128))  # datasketch rule at 0.2: 28 x 2
     path = f"{tmp}/{name}-index"
     started = time.perf_counter()
     facts = build_community_index(graph, path, params, mode="overwrite")
@@ -168,15 +176,23 @@ def query_section(spark, name: str, tmp: str, queries: int, labelled: bool) -> d
     rng = np.random.default_rng(0)
     out = {"graph": name, "vertices": index.n, "bands": facts["bands"], "rows": facts["rows"],
            "split_buckets": facts["split_buckets"], "build_s": round(build_s, 1), "load_s": round(load_s, 2)}
-    for cap in (None, 2000):
-        latencies = []
-        for _ in range(queries):
-            seeds = list(index.names[rng.choice(index.n, size=3, replace=False)])
+    queries_ = [list(index.names[rng.choice(index.n, size=int(rng.integers(1, 6)), replace=False)])
+                for _ in range(queries)]
+    answers = {}
+    for cap in (None, "auto"):
+        latencies, answers[cap] = [], []
+        for seeds in queries_:
             began = time.perf_counter()
-            index.query(seeds, size=100, max_candidates=cap)
+            found = index.query(seeds, size=100, max_candidates=cap)
             latencies.append(1000 * (time.perf_counter() - began))
-        key = "all_candidates" if cap is None else f"max_candidates_{cap}"
+            answers[cap].append(set(found["id"]))
+        key = "all_candidates" if cap is None else "max_candidates_auto"
         out[key] = {f"p{q}_ms": round(float(np.percentile(latencies, q)), 2) for q in (50, 95, 99)}
+    # the cap's recall cost: the share of the uncapped community the capped query also returns
+    overlap = [len(a & b) / len(b) for a, b in zip(answers["auto"], answers[None], strict=True)]
+    out["auto_cap_overlap"] = {"mean": round(float(np.mean(overlap)), 4), "p5": round(float(np.percentile(overlap, 5)), 4),
+                               "identical": round(float(np.mean([a == b for a, b in zip(answers["auto"], answers[None],
+                                                                                          strict=True)])), 4)}
     if labelled:
         labels = load_labels(name)
         groups = labels.groupby("label")["node"].apply(list)
@@ -193,8 +209,11 @@ def query_section(spark, name: str, tmp: str, queries: int, labelled: bool) -> d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="cora and a small planted graph, no cnr-2000")
-    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--queries", type=int, default=1000, help="seed queries per graph (1 to 5 seeds, size 100)")
+    ap.add_argument("--sections", default="signatures,candidates,planted,queries",
+                    help="comma-separated subset of signatures,candidates,planted,queries")
     args = ap.parse_args(argv)
+    sections = set(args.sections.split(","))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     spark = get_session(SessionConfig(master="local[*]", driver_memory="6g",
                                       extra={"spark.ui.enabled": "false"}))
@@ -202,18 +221,22 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"params": {"num_perm": 128, "scheme": params.scheme, "seed": params.seed}}
     with tempfile.TemporaryDirectory(prefix="bench-communities-") as tmp:
         sig_graphs = ["cora"] if args.quick else ["blogcatalog", "cnr-2000"]
-        results["signatures"] = [signatures_section(spark, g, params, tmp, 2000 if args.quick else 20_000)
+        results["signatures"] = [] if "signatures" not in sections else [signatures_section(spark, g, params, tmp, 2000 if args.quick else 20_000)
                                  for g in sig_graphs]
-        results["candidates"] = [candidates_section(spark, g, params, t)
-                                 for g, t in ((("cora", 0.5),) if args.quick else (("cora", 0.5), ("blogcatalog", 0.5)))]
+        if "candidates" in sections:
+            results["candidates"] = [candidates_section(spark, g, params, t, rule)
+                                     for g, t in ((("cora", 0.5),) if args.quick else (("cora", 0.5), ("blogcatalog", 0.5)))
+                                     for rule in ("recall", "datasketch")]
         mixings = [0.1, 0.3] if args.quick else [0.1, 0.2, 0.3, 0.4, 0.5]
-        results["planted"] = planted_section(spark, mixings, n=300 if args.quick else 3000, blocks=3 if args.quick else 10,
+        results["planted"] = [] if "planted" not in sections else planted_section(spark, mixings, n=300 if args.quick else 3000, blocks=3 if args.quick else 10,
                                              degree=60.0, seed=5)
-        query_graphs = [("blogcatalog", True)] + ([] if args.quick else [("cnr-2000", False)])
+        query_graphs = [] if "queries" not in sections else (
+            [("blogcatalog", True)] + ([] if args.quick else [("cnr-2000", False)]))
         results["queries"] = [query_section(spark, g, tmp, args.queries if not args.quick else 100, labelled)
                               for g, labelled in query_graphs]
     spark.stop()
-    out = ROOT / "bench" / "results" / ("communities-quick.json" if args.quick else "communities.json")
+    suffix = ("-quick" if args.quick else "") + ("" if len(sections) == 4 else "-" + "-".join(sorted(sections)))
+    out = ROOT / "bench" / "results" / f"communities{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     for section, rows in results.items():

@@ -73,6 +73,23 @@ nearest(embeddings, [1, 34], k=3).orderBy("query", "rank").show()
 
 # COMMAND ----------
 
+# MAGIC %md ## Communities: a MinHash + LSH index built on Spark, and a community grown from two seeds in this process
+
+# COMMAND ----------
+
+from sparkgraph.community.index import CommunityIndex, build_community_index  # noqa: E402
+from sparkgraph.community.params import CommunityIndexParams  # noqa: E402
+
+notebook_out = os.environ.get("SPARKGRAPH_NOTEBOOK_OUT")
+index_path = notebook_out + "-community-index" if notebook_out else os.path.join(tempfile.mkdtemp(), "karate_index")
+facts = build_community_index(graph, index_path, CommunityIndexParams(), mode="overwrite")
+index = CommunityIndex.load(index_path, spark=spark)  # numpy arrays here; read through Spark when remote
+community = index.query([1, 2], size=8)  # (id, score, step): the seeds, then members in the order they joined
+print(f"{facts['bands']} bands x {facts['rows']} rows;", community.to_string(index=False))
+assert community["id"].tolist()[:2] == [1, 2] and len(community) <= 8
+
+# COMMAND ----------
+
 # MAGIC %md ## Results are written atomically, with a manifest
 
 # COMMAND ----------

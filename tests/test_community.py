@@ -10,6 +10,10 @@ Bounds used here:
   P(s) = 1 - (1 - s^r)^b. The number of exact pairs found is a sum of such Bernoulli draws:
   it must lie within 4.5 sqrt(Σ P(1-P)) + 1% of the pairs of Σ P (pairs share vertices, so
   the draws are not independent; the 1% allows for that).
+* The recall band rule makes P(t) >= min_recall = 0.95, so every one of the N pairs of Jaccard at
+  least t is found with probability p_i >= 0.95 and the expected recall is at least 0.95. Its
+  standard deviation is sqrt(Σ p_i(1-p_i)) / N <= sqrt(0.95 * 0.05 / N) (p(1-p) falls for p past
+  1/2): the measured recall must be at least 0.95 - 4.5 sqrt(0.95 * 0.05 / N).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sparkgraph.community import (
     minhash_signatures,
     neighbour_sets,
     optimal_bands,
+    recall_bands,
 )
 from sparkgraph.community.index import CommunityIndex, build_community_index
 from sparkgraph.community.params import CommunityIndexParams, candidate_probability
@@ -38,6 +43,11 @@ from sparkgraph.local.community import minhash_signatures as local_signatures
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.metrics import ari, nmi
 from sparkgraph.udfs.minhash import band_keys, datasketch_hashfunc, permutations, signatures
+
+
+def persisted(spark) -> set[int]:
+    """Ids of the RDDs the JVM holds persisted (classic Spark; tests only)."""
+    return set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
 
 
 def dense(frame: pd.DataFrame, n: int) -> np.ndarray:
@@ -79,6 +89,16 @@ def test_bands_are_chosen_as_datasketch_does():
     for threshold, num_perm in [(0.5, 128), (0.2, 128), (0.8, 64)]:
         assert optimal_bands(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
     assert LSHParams(bands=20, rows=5).banding(128) == (20, 5)
+    assert LSHParams(threshold=0.5, band_rule="datasketch").banding(128) == _optimal_param(0.5, 128, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("threshold,num_perm", [(0.5, 128), (0.3, 64), (0.2, 128), (0.8, 64), (0.1, 64)])
+def test_recall_rule_is_the_steepest_curve_reaching_min_recall(threshold, num_perm):
+    bands, rows = LSHParams(threshold=threshold).banding(num_perm)
+    assert (bands, rows) == recall_bands(threshold, num_perm, 0.95) and bands == num_perm // rows
+    assert candidate_probability(threshold, bands, rows) >= 0.95
+    assert all(candidate_probability(threshold, num_perm // r, r) < 0.95 for r in range(rows + 1, num_perm + 1))
+    assert recall_bands(0.5, 128) == (42, 3)
 
 
 # ---------------------------------------------------------------------- estimates (local twin)
@@ -131,11 +151,16 @@ def test_directed_neighbourhoods_match_the_twin(cora, neighbourhood):
 
 
 def test_candidate_recall_follows_the_s_curve(cora):
-    mp, lp = MinHashParams(num_perm=64, seed=2), LSHParams(threshold=0.3, exact_check=True)
+    mp, lp = MinHashParams(num_perm=64, seed=2), LSHParams(threshold=0.3, exact_check=True)  # recall rule
     bands, rows = lp.banding(64)
+    assert (bands, rows) == (32, 2)  # P(0.3) = 0.951
+    before = persisted(cora.spark)
     sigs = minhash_signatures(cora, mp).cache()
     cands = lsh_candidates(sigs, lp, neighbour_sets(cora, mp))
     found = cands.pairs.toPandas()
+    cands.unpersist()
+    sigs.unpersist()
+    assert persisted(cora.spark) <= before, "lsh_candidates leaves nothing cached once released"
     assert (found["u"] < found["v"]).all() and not found.duplicated(["u", "v"]).any()
     u, v, exact = similar_pairs(load_local("cora"), mp, threshold=0.3)
     truth = pd.DataFrame({"u": u, "v": v, "j": exact})
@@ -144,10 +169,12 @@ def test_candidate_recall_follows_the_s_curve(cora):
     p = candidate_probability(truth["j"].to_numpy(), bands, rows)
     slack = 4.5 * np.sqrt((p * (1 - p)).sum()) + 0.01 * len(p)
     assert abs(hit.sum() - p.sum()) <= slack, (hit.sum(), p.sum(), slack)
+    n = len(p)
+    assert n > 1000
+    assert hit.mean() >= 0.95 - 4.5 * np.sqrt(0.95 * 0.05 / n), (hit.mean(), n)
     # the exact re-check of the candidates equals the twin's Jaccard
     check = found.merge(truth, on=["u", "v"])
     assert np.allclose(check["exact"], check["j"])
-    sigs.unpersist()
 
 
 def test_oversized_buckets_are_split_and_counted(karate):
@@ -156,6 +183,7 @@ def test_oversized_buckets_are_split_and_counted(karate):
     graph, params = karate, MinHashParams(num_perm=16, seed=1)
     keys = band_keys(local_signatures(load_local("karate"), params), 16, 1)  # the twin's buckets, uncapped
     _, sizes = np.unique(np.c_[np.tile(np.arange(16), (graph.n, 1)).ravel(), keys.ravel()], axis=0, return_counts=True)
+    before = persisted(graph.spark)
     table, split, dropped = band_table(minhash_signatures(graph, params), 16, 1, 3)
     assert split == (sizes > 3).sum() > 0
     big = sizes[sizes > 3]
@@ -163,6 +191,8 @@ def test_oversized_buckets_are_split_and_counted(karate):
     dealt = [np.bincount(np.arange(s) % p) for s, p in zip(big, parts, strict=True)]  # round-robin sizes
     assert dropped == int((big * (big - 1) / 2).sum() - sum((d * (d - 1) / 2).sum() for d in dealt))
     assert table.groupBy("band", "key").count().agg({"count": "max"}).first()[0] <= 3
+    table.unpersist()  # the caller owns the returned table; nothing else stays cached
+    assert persisted(graph.spark) <= before
 
 
 # ---------------------------------------------------------------------- communities
@@ -184,9 +214,10 @@ def test_label_propagation_recovers_a_planted_partition(spark):
     graph, labels = planted(spark, mixing=0.3)
     params = CommunityParams(minhash=MinHashParams(num_perm=128), lsh=LSHParams(threshold=0.1), rounds=5)
     result = lsh_communities(graph, params)
-    assert (result.bands, result.rows, result.threshold) == (*optimal_bands(0.1, 128), 0.1)
+    assert (result.bands, result.rows, result.threshold) == (*recall_bands(0.1, 128), 0.1)
     got_nmi, got_ari = scores(result, labels)
     assert got_nmi >= 0.9 and got_ari >= 0.9, (got_nmi, got_ari, result.sizes.limit(5).toPandas())
+    result.unpersist()
 
 
 def test_components_recover_a_planted_partition_whatever_the_partitioning(spark):
@@ -204,6 +235,22 @@ def test_components_recover_a_planted_partition_whatever_the_partitioning(spark)
     assert again.similar_pairs == result.similar_pairs
     first = result.communities.toPandas().sort_values("id").reset_index(drop=True)
     pd.testing.assert_frame_equal(first, again.communities.toPandas().sort_values("id").reset_index(drop=True))
+    result.unpersist()
+    again.unpersist()
+
+
+def test_partition_scores_on_spark_equal_the_numpy_metrics(spark):
+    from sparkgraph.community.report import partition_scores
+
+    rng = np.random.default_rng(3)
+    truth, found = rng.integers(0, 4, 500), rng.integers(0, 9, 500)
+    found[:300] = truth[:300] * 10  # partly agreeing
+    as_frame = lambda col, values: spark.createDataFrame(  # noqa: E731
+        pd.DataFrame({"id": np.arange(500), col: values}))
+    got = partition_scores(as_frame("community", found), as_frame("label", truth))
+    assert got["vertices"] == 500
+    assert got["nmi"] == pytest.approx(nmi(truth, found), abs=1e-12)
+    assert got["ari"] == pytest.approx(ari(truth, found), abs=1e-12)
 
 
 @pytest.mark.connect
@@ -243,7 +290,7 @@ def planted_index(spark, tmp_path_factory):
 def test_query_recovers_a_planted_community(planted_index):
     path, params, facts, labels, local = planted_index
     index = CommunityIndex.load(path, params)
-    assert (index.bands, index.rows) == (facts["bands"], facts["rows"]) == optimal_bands(0.1, 64)
+    assert (index.bands, index.rows) == (facts["bands"], facts["rows"]) == recall_bands(0.1, 64)
     truth = set(labels.loc[labels["label"] == 1, "node"])
     seeds = sorted(truth)[:3]
     found = index.query(seeds, size=len(truth))
@@ -255,9 +302,26 @@ def test_query_recovers_a_planted_community(planted_index):
     assert index.query(seeds, size=len(truth)).equals(found)  # deterministic
     everyone = len(index.candidates(index.ids_of(seeds)))
     assert index.query(seeds, size=len(truth), max_candidates=everyone).equals(found)
+    assert len(truth) * 20 >= everyone and index.query(seeds, size=len(truth), max_candidates=None).equals(found)
     capped = index.query(seeds, size=len(truth), max_candidates=2 * len(truth))
     assert len(set(capped["id"]) & truth) / len(truth) >= 0.9
     assert found["score"].between(0, 1).all()
+
+
+@pytest.mark.connect
+def test_index_loads_through_spark_as_through_pyarrow(spark, planted_index, monkeypatch):
+    """A path the client cannot open (a remote cluster, Spark Connect) is read through Spark."""
+    import sparkgraph.community.index as index_module
+
+    path, params, _, _, _ = planted_index
+    here = CommunityIndex.load(path, params, spark=spark)
+    monkeypatch.setattr(index_module, "client_reads_directly", lambda spark, uri: False)
+    remote = CommunityIndex.load(path, params, spark=spark)
+    for name in ("names", "signatures", "vertex_keys", "keys", "key_ids"):
+        assert np.array_equal(getattr(remote, name), getattr(here, name)), name
+    assert remote.query([1, 2, 3], size=20).equals(here.query([1, 2, 3], size=20))
+    with pytest.raises(Exception, match="not a saved community index"):
+        CommunityIndex.load(path + "-missing", spark=spark)
 
 
 def test_index_refuses_other_params_and_bad_seeds(planted_index):

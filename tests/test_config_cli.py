@@ -101,6 +101,11 @@ def test_pipeline_job_writes_results_and_report(spark, tmp_path):
     assert "the first of the 20 sources sampled for the check (seed 0)" in report and "| rank |" in report
     assert "## FastRP embedding" in report and "| 10% |" in report and (run / "embedding.png").exists()
     assert read_output(spark, str(out), "embeddings").count() == 34
+    assert "## Communities (MinHash + LSH: 128 permutations, Jaccard threshold 0.3" in report
+    assert "Agreement with the bundled labels over 34 labelled vertices" in report and "| NMI | ARI |" in report
+    assert "![community sizes](community_sizes.png)" in report
+    assert (run / "community_sizes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert read_output(spark, str(out), "communities").count() == 34
     assert manifest["seed"] == 0 and manifest["parameters"]["input"] == {"dataset": "karate"}
 
 
@@ -154,3 +159,54 @@ def test_embed_job_writes_the_embeddings_of_the_api(spark, tmp_path):
     assert got["id"].tolist() == expected["id"].tolist()
     assert all(list(a) == list(b) for a, b in zip(got["embedding"], expected["embedding"], strict=True))
     assert read_manifest(spark, str(out))["parameters"]["fastrp"]["iteration_weights"] == [0.0, 1.0, 2.0]
+
+
+def test_communities_and_community_query_jobs(spark, tmp_path, capsys):
+    from sparkgraph.community import LSHParams
+    from sparkgraph.community.index import CommunityIndex
+
+    communities, index, answers = tmp_path / "communities", tmp_path / "index", tmp_path / "answers"
+    assert main(["run", "communities", "--config", "conf/communities.yaml", "--input.dataset", "karate",
+                 "--communities.rounds", "3", "--output.path", str(communities)]) == 0
+    assert "similar_pairs" in capsys.readouterr().out
+    found = read_output(spark, str(communities), "communities").toPandas()
+    assert sorted(found["id"]) == list(range(1, 35)) and set(found["community"]) <= set(found["id"])
+    sizes = read_output(spark, str(communities), "sizes").toPandas()
+    assert sizes["size"].sum() == 34 and len(sizes) == found["community"].nunique()
+    assert sizes.set_index("community")["size"].to_dict() == found.groupby("community").size().to_dict()
+    facts = read_manifest(spark, str(communities))["communities"]
+    bands, rows = LSHParams(threshold=0.3).banding(128)
+    assert facts["bands_x_rows"] == f"{bands} x {rows}" and facts["rounds"] == 3
+
+    assert main(["run", "communities", "--config", "conf/communities.yaml", "--input.dataset", "karate",
+                 "--communities.index", "true", "--output.path", str(index)]) == 0
+    assert "index" in capsys.readouterr().out
+    api = CommunityIndex.load(str(index))
+    expected = [api.query([1, 2, 3], size=6)["id"].tolist(), api.query([33, 34], size=6)["id"].tolist()]
+    # seeds as arguments: members and latency on the console, the table in the output
+    assert main(["run", "community_query", "--config", "conf/community_query.yaml", "--index.path", str(index),
+                 "--query.seeds", "1,2,3;33,34", "--query.size", "6", "--output.path", str(answers)]) == 0
+    console = capsys.readouterr().out
+    members = ", ".join(str(m) for m in expected[0])
+    assert "query 0 seeds 1,2,3: " in console and f" ms, 6 members: {members}" in console
+    assert "query 1 seeds 33,34: " in console and "median_query_ms" in console
+    table = read_output(spark, str(answers), "members").toPandas().sort_values(["query", "step", "id"])
+    assert [table.loc[table["query"] == q, "id"].tolist() for q in (0, 1)] == expected
+    # seeds from a file: the same answers
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("# one group per line\n1 2 3\n\n33,34\n")
+    assert main(["run", "community_query", "--index.path", str(index), "--query.seeds_path", str(seeds),
+                 "--query.size", "6", "--output.path", str(tmp_path / "from_file")]) == 0
+    assert f"6 members: {members}" in capsys.readouterr().out
+    again = read_output(spark, str(tmp_path / "from_file"), "members").toPandas().sort_values(["query", "step", "id"])
+    assert again[["query", "id"]].values.tolist() == table[["query", "id"]].values.tolist()
+    # a bad seed in the second group: exit 2, one line, no output at all
+    assert main(["run", "community_query", "--index.path", str(index), "--query.seeds", "1,2;33,99",
+                 "--output.path", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] == "error: seed ids not in the index: [99]; use ids of the indexed graph"
+    assert_no_output(spark, tmp_path / "bad")
+    assert main(["run", "community_query", "--index.path", str(index), "--query.seeds", "1", "--query.seeds_path",
+                 str(seeds), "--output.path", str(tmp_path / "bad")]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert_no_output(spark, tmp_path / "bad")

@@ -19,6 +19,7 @@ from sparkgraph.community.lsh import lsh_candidates
 from sparkgraph.community.minhash import minhash_signatures, neighbour_sets
 from sparkgraph.community.params import CommunityParams
 from sparkgraph.graph import Graph
+from sparkgraph.session import truncate_lineage
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class CommunityResult:
     """What :func:`lsh_communities` found.
+
+    ``communities`` and ``sizes`` are read from a persisted label table: call :meth:`unpersist`
+    once they are written or collected.
 
     Attributes:
         communities: ``(id, community)`` in the caller's ids; ``community`` is the caller's id of
@@ -46,6 +50,11 @@ class CommunityResult:
     split_buckets: int
     dropped_pairs: int
     rounds: int
+    labels: DataFrame
+
+    def unpersist(self) -> None:
+        """Release the persisted labels ``communities`` and ``sizes`` are read from."""
+        self.labels.unpersist()
 
 
 def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> CommunityResult:
@@ -56,11 +65,13 @@ def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> Comm
         params: :class:`CommunityParams` (minhash, lsh, method, graph_edges_only, rounds).
 
     Returns:
-        :class:`CommunityResult` with ``communities (id, community)`` in the caller's ids.
+        :class:`CommunityResult` with ``communities (id, community)`` in the caller's ids (call
+        its ``unpersist()`` when done with it).
 
     Example:
         >>> result = lsh_communities(graph, CommunityParams(lsh=LSHParams(threshold=0.3)))
         >>> result.sizes.show(5); result.bands, result.rows
+        >>> result.unpersist()
     """
     params = params or CommunityParams()
     started = time.perf_counter()
@@ -71,8 +82,11 @@ def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> Comm
     if params.graph_edges_only:
         arcs = graph.edges.select(F.least("src", "dst").alias("u"), F.greatest("src", "dst").alias("v")).distinct()
         similar = similar.join(arcs, ["u", "v"])
-    similar = similar.select("u", "v", F.col("jaccard").alias("weight")).persist(StorageLevel.MEMORY_AND_DISK)
+    # materialised with a short lineage (not just persisted): over Spark Connect every round of the
+    # community step would otherwise resend the whole signature and banding plan, past protobuf's depth limit
+    similar = truncate_lineage(similar.select("u", "v", F.col("jaccard").alias("weight")))
     similar_pairs = similar.count()
+    candidates.unpersist()
     log.info("communities: %d similar pairs over threshold %.3f with (b, r) = (%d, %d) (%.1fs)", similar_pairs,
              params.lsh.threshold, candidates.bands, candidates.rows, time.perf_counter() - started)
     vertices = graph.vertices.select("id")
@@ -89,4 +103,4 @@ def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> Comm
     sizes = communities.groupBy("community").agg(F.count("*").alias("size")).orderBy(F.desc("size"), "community")
     log.info("communities: done in %.1fs", time.perf_counter() - started)
     return CommunityResult(communities, sizes, params.lsh.threshold, candidates.bands, candidates.rows,
-                           similar_pairs, candidates.split_buckets, candidates.dropped_pairs, rounds)
+                           similar_pairs, candidates.split_buckets, candidates.dropped_pairs, rounds, labels)

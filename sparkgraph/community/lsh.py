@@ -40,8 +40,12 @@ SUB_BUCKET_SALT = 0x5BD1E995
 class Candidates:
     """Candidate pairs and what the banding did.
 
+    ``pairs`` is lazy over ``table``, the band table, which is persisted: read ``pairs`` (write,
+    collect or persist it) and then call :meth:`unpersist` to release the band table.
+
     Attributes:
         pairs: ``(u long, v long, jaccard double)`` with u < v (plus ``exact double`` when asked).
+        table: The persisted band table ``(band, key, id)`` the pairs are read from.
         bands, rows: The (b, r) used.
         split_buckets: Buckets over ``max_bucket_size`` that were split.
         dropped_pairs: Vertex pairs of those buckets that no longer share that bucket (an upper
@@ -49,10 +53,15 @@ class Candidates:
     """
 
     pairs: DataFrame
+    table: DataFrame
     bands: int
     rows: int
     split_buckets: int
     dropped_pairs: int
+
+    def unpersist(self) -> None:
+        """Release the band table (``pairs`` can no longer be read cheaply afterwards)."""
+        self.table.unpersist()
 
 
 def band_table(signatures: DataFrame, bands: int, rows: int, max_bucket_size: int) -> tuple[DataFrame, int, int]:
@@ -60,6 +69,14 @@ def band_table(signatures: DataFrame, bands: int, rows: int, max_bucket_size: in
 
     The keys are final: a vertex of an oversized bucket carries its sub-bucket's key, so the
     saved community index and :func:`lsh_candidates` bucket alike.
+
+    The table comes back persisted (memory and disk) and materialised, because its readers use it
+    more than once (the self-join of the candidates reads it twice); the caller owns it and
+    unpersists it when done. Everything else cached here is released before returning.
+
+    Example:
+        >>> table, split, dropped = band_table(signatures, 25, 5, 1000)
+        >>> table.write.parquet("bands"); table.unpersist()
     """
     def keys_of(batches):
         for batch in batches:
@@ -80,7 +97,7 @@ def band_table(signatures: DataFrame, bands: int, rows: int, max_bucket_size: in
     split_buckets = int(stats["buckets"] or 0)
     if split_buckets == 0:
         big.unpersist()
-        return raw, 0, 0
+        return raw, 0, 0  # raw is the table: the caller's to unpersist
 
     tagged = raw.join(F.broadcast(big.select("band", "key", "parts")) if split_buckets < 100_000
                       else big.select("band", "key", "parts"), ["band", "key"], "left")
@@ -92,9 +109,12 @@ def band_table(signatures: DataFrame, bands: int, rows: int, max_bucket_size: in
     sub_sizes = divided.groupBy("band", "key").agg(F.count("*").alias("size"))
     kept_pairs = sub_sizes.agg(F.sum(F.col("size") * (F.col("size") - 1) / 2)).first()[0] or 0
     dropped = int(stats["pairs"] - kept_pairs)
+    table = kept.unionByName(divided).persist(StorageLevel.MEMORY_AND_DISK)
+    table.count()  # materialised before raw, which it is computed from, is released
     big.unpersist()
+    raw.unpersist()
     log.info("lsh: split %d buckets over %d vertices; %d bucket pairs dropped", split_buckets, max_bucket_size, dropped)
-    return kept.unionByName(divided), split_buckets, dropped
+    return table, split_buckets, dropped
 
 
 def estimated_jaccard(left: str = "sig_u", right: str = "sig_v"):
@@ -115,7 +135,7 @@ def lsh_candidates(signatures: DataFrame, params: LSHParams | None = None,
 
     Returns:
         :class:`Candidates`; its ``pairs`` are ``(u, v, jaccard)``, u < v, every pair once, with
-        ``exact`` added under ``exact_check``. Pairs of estimated Jaccard below the threshold are
+        ``exact`` added under ``exact_check``; call its ``unpersist()`` once the pairs are read. Pairs of estimated Jaccard below the threshold are
         kept (filter them as needed): the S-curve decides who is a candidate, not the estimate.
 
     Raises:
@@ -124,6 +144,7 @@ def lsh_candidates(signatures: DataFrame, params: LSHParams | None = None,
     Example:
         >>> cands = lsh_candidates(minhash_signatures(graph), LSHParams(threshold=0.4))
         >>> cands.pairs.filter("jaccard >= 0.4").count()
+        >>> cands.unpersist()
     """
     params = params or LSHParams()
     first = signatures.select(F.size("signature").alias("k")).first()
@@ -144,4 +165,4 @@ def lsh_candidates(signatures: DataFrame, params: LSHParams | None = None,
                  .join(sets.select(F.col("id").alias("v"), F.col("members").alias("set_v")), "v")
                  .select("u", "v", "jaccard", (F.size(F.array_intersect("set_u", "set_v"))
                                                / F.size(F.array_union("set_u", "set_v"))).alias("exact")))
-    return Candidates(pairs, bands, rows, split_buckets, dropped)
+    return Candidates(pairs, table, bands, rows, split_buckets, dropped)

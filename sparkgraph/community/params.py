@@ -19,6 +19,7 @@ from sparkgraph.udfs.minhash import SCHEMES
 
 NEIGHBOURHOODS = ("out", "in", "all")
 METHODS = ("label_propagation", "components")
+BAND_RULES = ("recall", "datasketch")
 
 
 @lru_cache(maxsize=64)
@@ -39,6 +40,30 @@ def optimal_bands(threshold: float, num_perm: int, false_positive_weight: float 
             if error < best:
                 best, opt = error, (b, r)
     return opt
+
+
+def recall_bands(threshold: float, num_perm: int, min_recall: float = 0.95) -> tuple[int, int]:
+    """(b, r): the largest r, with b = num_perm // r, whose S-curve gives ``P(threshold) >= min_recall``.
+
+    Args:
+        threshold: Jaccard t in (0, 1).
+        num_perm: Signature length; b x r <= num_perm (rows past b x r are unused).
+        min_recall: The least chance, in (0, 1), that a pair of Jaccard t (or more) becomes a candidate.
+
+    Raises:
+        ParameterError: Even one row per band (b = num_perm) misses: ``1 - (1 - t)^num_perm < min_recall``.
+
+    Example:
+        >>> recall_bands(0.5, 128)  # P(0.5) = 1 - (1 - 0.5^3)^42 = 0.996; r = 4 gives 0.873
+        (42, 3)
+    """
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if candidate_probability(threshold, bands, rows) >= min_recall:
+            return bands, rows
+    best = candidate_probability(threshold, num_perm, 1)
+    raise ParameterError(f"no banding of num_perm={num_perm} reaches min_recall={min_recall} at threshold={threshold} "
+                         f"(at most {best:.3f}); raise num_perm or threshold, or lower min_recall", key="min_recall")
 
 
 def candidate_probability(s: float, bands: int, rows: int) -> float:
@@ -75,17 +100,24 @@ class LSHParams:
     """LSH banding of signatures into candidate pairs.
 
     Attributes:
-        threshold: Target Jaccard similarity in (0, 1); picks (bands, rows) as datasketch does
+        threshold: Target Jaccard similarity in (0, 1); picks (bands, rows) by ``band_rule``
             unless both are given.
+        band_rule: recall (the steepest S-curve that finds a pair of Jaccard ``threshold`` with
+            probability at least ``min_recall``: :func:`recall_bands`) or datasketch (balance the
+            false-positive and false-negative areas: :func:`optimal_bands`).
+        min_recall: For the recall rule: the least chance, in (0, 1), that a pair at or above the
+            threshold becomes a candidate (0.95: at least 95 % of those pairs expected found).
         bands, rows: b and r explicitly (both or neither); b x r must not exceed num_perm
             (rows past b x r are unused, as in datasketch).
-        false_positive_weight, false_negative_weight: Weights of the two areas in the choice of (b, r).
+        false_positive_weight, false_negative_weight: For the datasketch rule: weights of the two areas.
         max_bucket_size: A bucket with more vertices is split, deterministically by a hash of the
             vertex id, into ceil(size / max_bucket_size) sub-buckets: no quadratic blow-up.
         exact_check: Also compute each candidate pair's exact Jaccard from the adjacency.
     """
 
     threshold: float = param(0.5, between(0, 1, low_open=True, high_open=True, hint="0.5 is usual"))
+    band_rule: str = param("recall", one_of(*BAND_RULES))
+    min_recall: float = param(0.95, between(0, 1, low_open=True, high_open=True, hint="0.95 is usual"))
     bands: int | None = param(None, at_least(1))
     rows: int | None = param(None, at_least(1))
     false_positive_weight: float = param(0.5, between(0, 1))
@@ -103,8 +135,10 @@ class LSHParams:
         """(b, r) for signatures of ``num_perm`` entries.
 
         Raises:
-            ParameterError: bands x rows exceeds num_perm.
+            ParameterError: bands x rows exceeds num_perm, or no banding reaches ``min_recall``.
         """
+        if self.bands is None and self.band_rule == "recall":
+            return recall_bands(self.threshold, num_perm, self.min_recall)
         if self.bands is None:
             return optimal_bands(self.threshold, num_perm, self.false_positive_weight, self.false_negative_weight)
         if self.bands * self.rows > num_perm:
@@ -145,10 +179,17 @@ class CommunityParams:
 @dataclass(frozen=True)
 class CommunityIndexParams:
     """What a community index stores: signatures (:class:`MinHashParams`) and their LSH band
-    buckets (:class:`LSHParams`; a low threshold, e.g. 0.2, finds candidates for seed queries)."""
+    buckets (:class:`LSHParams`).
+
+    The default banding is datasketch's at a low threshold, 0.2 (28 bands of 2 rows at 128
+    permutations): candidates for seed queries only need to contain the community, which the
+    growth then ranks by estimated Jaccard. The recall rule at 0.2 would need one row per band
+    (128 bands of single min-hashes): buckets of every vertex sharing one minimum, most of the
+    graph as candidates of a hub, and 4.6 times the band table to load.
+    """
 
     minhash: MinHashParams = field(default_factory=MinHashParams)
-    lsh: LSHParams = field(default_factory=lambda: LSHParams(threshold=0.2))
+    lsh: LSHParams = field(default_factory=lambda: LSHParams(threshold=0.2, band_rule="datasketch"))
 
     def __post_init__(self) -> None:
         for name, kind in (("minhash", MinHashParams), ("lsh", LSHParams)):

@@ -81,6 +81,7 @@ def run(spark: SparkSession, config: Config) -> dict:
                  "dropped_pairs": result.dropped_pairs, "rounds": result.rounds}
         out.manifest["communities"] = facts
         largest = result.sizes.limit(1).collect()
+        result.unpersist()
     return {"input": input_label(source), "output": config.output.path, "vertices": graph.n, "edges": graph.m,
             "members": rows, "communities": count, "largest": int(largest[0]["size"]) if largest else 0, **facts,
             "phases": out.manifest["phases"]}

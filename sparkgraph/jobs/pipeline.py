@@ -10,6 +10,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkgraph import metrics
+from sparkgraph.community import CommunityParams, LSHParams, lsh_communities
+from sparkgraph.community.report import (
+    community_section,
+    labels_frame,
+    partition_scores,
+    size_histogram,
+    sizes_png,
+)
 from sparkgraph.datasets import DATASETS, load_labels
 from sparkgraph.embed import FastRPParams, fastrp
 from sparkgraph.embed.evaluate import collect_embedding, label_matrix
@@ -56,6 +64,8 @@ class Config:
     graph: GraphConfig = field(default_factory=GraphConfig)
     ppr: PPRParams = field(default_factory=lambda: PPRParams(top_k=10))
     fastrp: FastRPParams = field(default_factory=FastRPParams)
+    communities: CommunityParams = field(default_factory=lambda: CommunityParams(lsh=LSHParams(threshold=0.3),
+                                                                                 rounds=5))
     check: CheckConfig = field(default_factory=CheckConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(path="output/pipeline"))
     spark: SessionConfig = field(default_factory=SessionConfig)
@@ -86,6 +96,11 @@ def run(spark: SparkSession, config: Config) -> dict:
             out.write_table("embeddings", embeddings)
             sections.append(embed_section(graph, embeddings, source, config, out))
             embeddings.unpersist()
+        with out.phase("communities"):
+            result = lsh_communities(graph, config.communities)
+            out.write_table("communities", result.communities)
+            sections.append(communities_section(spark, result, source, config, out))
+            result.unpersist()
         stages = [{"stage": k, "seconds": v} for k, v in out.manifest["phases"].items()]
         out.write_text("report.md", pipeline_report(label, facts, stages, "degree_distribution.png", sections))
     return {"input": label, "output": config.output.path, "report": out.uri("report.md"),
@@ -104,6 +119,17 @@ def embed_section(graph, embeddings, source: dict, config: Config, out) -> str:
     y = label_matrix(labels, names) if labels is not None else None
     out.write_bytes("embedding.png", projection_png(vectors, y, f"{input_label(source)}: FastRP, 2 principal components"))
     return embedding_section(vectors, names, labels, config.fastrp, "embedding.png")
+
+
+def communities_section(spark, result, source: dict, config: Config, out) -> str:
+    """The report's communities section (NMI/ARI against the bundled labels, a plot of the sizes)."""
+    dataset = source.get("dataset")
+    scores = None
+    if dataset and DATASETS[dataset].labels:
+        scores = partition_scores(result.communities, labels_frame(spark, load_labels(dataset)))
+    histogram = size_histogram(result)
+    out.write_bytes("community_sizes.png", sizes_png(histogram, f"{input_label(source)}: community sizes"))
+    return community_section(result, histogram, scores, config.communities, "community_sizes.png")
 
 
 def ppr_section(graph, scores, config: Config) -> str:
