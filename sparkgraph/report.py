@@ -8,17 +8,34 @@ from typing import Any
 import pandas as pd
 
 
-def degree_plot_png(distribution: pd.DataFrame, title: str) -> bytes:
-    """Log-log plot of ``(direction, degree, vertices)`` as PNG bytes.
-
-    Degree 0 has no place on a log axis: those vertices are left out and counted in the legend.
-    """
+def new_figure(width: float = 6, height: float = 4):
+    """``(fig, ax)`` of a matplotlib figure drawn off-screen (the Agg backend: no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    return plt.subplots(figsize=(width, height), dpi=100)
+
+
+def figure_png(fig, title: str) -> bytes:
+    """The figure, titled, as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    fig.axes[0].set_title(title)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def degree_plot_png(distribution: pd.DataFrame, title: str) -> bytes:
+    """Log-log plot of ``(direction, degree, vertices)`` as PNG bytes.
+
+    Degree 0 has no place on a log axis: those vertices are left out and counted in the legend.
+    """
+    fig, ax = new_figure()
     for direction, part in distribution.groupby("direction"):
         zero = int(part.loc[part["degree"] == 0, "vertices"].sum())
         part = part[part["degree"] > 0].sort_values("degree")
@@ -26,14 +43,9 @@ def degree_plot_png(distribution: pd.DataFrame, title: str) -> bytes:
         ax.loglog(part["degree"], part["vertices"], "o", markersize=3, label=f"{direction}-degree{note}")
     ax.set_xlabel("degree")
     ax.set_ylabel("vertices")
-    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, title)
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

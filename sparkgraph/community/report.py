@@ -7,7 +7,6 @@ community sizes (one row per distinct size, at most about sqrt(2n) rows).
 
 from __future__ import annotations
 
-import io
 import math
 
 import pandas as pd
@@ -16,7 +15,7 @@ from pyspark.sql import functions as F
 
 from sparkgraph.community.communities import CommunityResult
 from sparkgraph.community.params import CommunityParams
-from sparkgraph.report import markdown_table
+from sparkgraph.report import figure_png, markdown_table, new_figure
 
 
 def partition_scores(found: DataFrame, truth: DataFrame) -> dict:
@@ -73,23 +72,13 @@ def size_histogram(result: CommunityResult) -> pd.DataFrame:
 
 def sizes_png(histogram: pd.DataFrame, title: str) -> bytes:
     """Number of communities of each size, on log-log axes (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig, ax = new_figure()
     ax.scatter(histogram["size"], histogram["communities"], s=12)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("community size (vertices)")
     ax.set_ylabel("communities of that size")
-    ax.set_title(title)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, title)
 
 
 def labels_frame(spark: SparkSession, labels: pd.DataFrame) -> DataFrame:

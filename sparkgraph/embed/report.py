@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 
 from sparkgraph.embed.evaluate import label_matrix, node_classification
 from sparkgraph.embed.params import FastRPParams
-from sparkgraph.report import markdown_table
+from sparkgraph.report import figure_png, markdown_table, new_figure
 
 
 def projection_png(embedding: np.ndarray, labels: np.ndarray | None, title: str) -> bytes:
     """The embedding's first two principal components as a scatter plot (PNG), coloured by each
     vertex's first label when there are labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     centred = embedding - embedding.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ vt[:2].T
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    fig, ax = new_figure(6, 5)
     colour = labels.argmax(axis=1) if labels is not None else None
     ax.scatter(xy[:, 0], xy[:, 1], c=colour, s=4, cmap="tab10" if colour is not None else None, alpha=0.7)
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
-    ax.set_title(title)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, title)
 
 
 def embedding_section(embedding: np.ndarray, names: np.ndarray, labels: pd.DataFrame | None, params: FastRPParams,
