@@ -62,7 +62,7 @@ def _job_parser(name: str) -> argparse.ArgumentParser:
     for key in keys_of(job.Config).values():
         default = "required" if key.default is dataclasses.MISSING else json.dumps(key.default, default=str)
         parser.add_argument(f"--{key.name}", dest=f"key:{key.name}", metavar=type_name(key.type).upper(),
-                            help=f"{key.help} [default: {default}]")
+                            help=f"{key.help} [default: {default}]".replace("%", "%%"))  # argparse formats help with %
     return parser
 
 
