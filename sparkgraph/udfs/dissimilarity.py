@@ -136,7 +136,8 @@ def dissimilarity_matrix(points: np.ndarray, metric: str, block_rows: int = 2048
     """
     _check_metric(metric)
     if not isinstance(block_rows, (int, np.integer)) or isinstance(block_rows, bool) or block_rows < 1:
-        raise ParameterError(f"block_rows={block_rows!r} must be an integer of at least 1", key="block_rows")
+        raise ParameterError(f"block_rows={block_rows!r} is not an integer of at least 1; give e.g. 2048",
+                             key="block_rows")
     x = _as_points(points, metric, "points")
     n = len(x)
     out = np.empty((n, n), dtype=np.float64)

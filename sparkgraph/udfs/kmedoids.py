@@ -44,7 +44,7 @@ from sparkgraph.udfs.dissimilarity import (
 from sparkgraph.udfs.kmedoids_init import INIT_METHODS, init_medoids
 
 __all__ = ["METRICS", "INIT_METHODS", "PamResult", "alternating", "assign", "dissimilarity_matrix", "fasterpam",
-           "init_medoids", "pairwise"]
+           "init_medoids", "pairwise", "pam_loss"]
 
 log = logging.getLogger(__name__)
 _EPS = np.finfo(np.float64).eps
@@ -110,7 +110,7 @@ def _check_medoids(medoids: np.ndarray, n: int) -> np.ndarray:
 
 def _check_max_iter(max_iter: int) -> int:
     if not isinstance(max_iter, (int, np.integer)) or isinstance(max_iter, bool) or max_iter < 0:
-        raise ParameterError(f"max_iter={max_iter!r} must be an integer of at least 0", key="max_iter")
+        raise ParameterError(f"max_iter={max_iter!r} is not an integer of at least 0; give e.g. 100", key="max_iter")
     return int(max_iter)
 
 

@@ -92,7 +92,7 @@ def init_medoids(diss: np.ndarray, k: int, method: str, seed: int,
     diss = check_dissimilarities(diss)
     n = diss.shape[0]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
-        raise ParameterError(f"k={k!r} must be an integer between 1 and the number of points, {n}", key="k")
+        raise ParameterError(f"k={k!r} is not an integer in 1..{n}; give at most as many medoids as points", key="k")
     weights = check_weights(weights, n)
     rng = np.random.default_rng(seed)
     if method == "random":
