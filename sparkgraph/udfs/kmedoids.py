@@ -100,7 +100,8 @@ def _check_medoids(medoids: np.ndarray, n: int) -> np.ndarray:
                              f"{med.shape}; give e.g. init_medoids(diss, k, 'lab', seed)", key="medoids")
     k = len(med)
     if not 1 <= k <= n:
-        raise ParameterError(f"k={k} initial medoids for n={n} points; give between 1 and {n} medoids", key="medoids")
+        raise ParameterError(f"medoids has k={k} entries for n={n} points; give between 1 and {n} medoids",
+                             key="medoids")
     if med.min() < 0 or med.max() >= n:
         raise ParameterError(f"medoids hold indices outside 0..{n - 1}; give row indices of the matrix", key="medoids")
     if len(np.unique(med)) != k:
