@@ -48,6 +48,7 @@ __all__ = ["METRICS", "INIT_METHODS", "PamResult", "alternating", "assign", "dis
 
 log = logging.getLogger(__name__)
 _EPS = np.finfo(np.float64).eps
+FEW_POINTS_SHARE = 4  # a candidate's swap is priced from the points it affects when they are under 1 in 4
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class _Caches:
         self.seco_i = np.full(n, -1, dtype=np.intp)
         self.seco_d = np.zeros(n)
         self.shared = np.empty(n)
+        self.few_index, self.few_slots = self.index.copy(), np.zeros(k + n)  # the same layout for a subset of points
         points = np.arange(n)
         # the Rust initial assignment, medoid by medoid: strict < keeps the earlier medoid on ties,
         # and a medoid is always its own nearest
@@ -168,17 +170,30 @@ class _Caches:
         and the nearest medoid's slot ``nearest - second`` (``o`` no longer moves to its second if
         that medoid goes); if ``nearest <= d < second``, the slot gets ``d - second``. Both terms come
         from clipping: ``min(max(d, nearest), second) - second`` and ``min(d, nearest) - nearest``.
+        Points with ``d >= second`` add nothing; when they are most of them (usual for k of 50 and
+        more), only the others are gathered and summed, in the same order.
         """
-        d, near_d, seco_d, terms, shared = self.diss[j], self.near_d, self.seco_d, self.terms, self.shared
+        k, d, near_d, seco_d, weights = self.k, self.diss[j], self.near_d, self.seco_d, self.weights
+        affected = d < seco_d
+        count = np.count_nonzero(affected)
+        if count * FEW_POINTS_SHARE < len(d):
+            points = np.flatnonzero(affected)
+            index, slots = self.few_index[: k + count], self.few_slots[: k + count]
+            index[k:], slots[:k] = self.near_i[points], self.slots[:k]
+            d, near_d, seco_d = d[points], near_d[points], seco_d[points]
+            weights = None if weights is None else weights[points]
+        else:
+            index, slots = self.index, self.slots
+        terms, shared = slots[k:], self.shared[: len(d)]
         np.maximum(d, near_d, out=terms)
         np.minimum(terms, seco_d, out=terms)
         np.subtract(terms, seco_d, out=terms)
         np.minimum(d, near_d, out=shared)
         np.subtract(shared, near_d, out=shared)
-        if self.weights is not None:
-            terms *= self.weights
-            shared *= self.weights
-        per_medoid = np.bincount(self.index, self.slots)
+        if weights is not None:
+            terms *= weights
+            shared *= weights
+        per_medoid = np.bincount(index, slots)
         b = int(per_medoid.argmin())  # the first of equal minima, as the Rust find_min
         gain = float(shared.sum())
         change = per_medoid[b] + gain
