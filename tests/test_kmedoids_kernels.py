@@ -68,6 +68,22 @@ def test_fasterpam_equals_the_rust_fasterpam_on_a_matrix_with_ties(seed):
     assert_same_as_rust(diss, start, max_iter=1)
 
 
+@pytest.mark.parametrize("share", [1, 10**9])
+def test_both_ways_of_pricing_a_swap_give_the_same_result(monkeypatch, share):
+    # a candidate is priced from the points it affects (share 1: nearly always) or from all points
+    # (share 10**9: always); both must add the same terms in the same order
+    import sparkgraph.udfs.kmedoids as kernels
+
+    rng = np.random.default_rng(21)
+    diss = dissimilarity_matrix(blobs(300, 6, 3, seed=21), "euclidean")
+    start, weights = rng.choice(300, 12, replace=False), rng.exponential(size=300)
+    weighted = fasterpam(diss, start, weights=weights)
+    monkeypatch.setattr(kernels, "FEW_POINTS_SHARE", share)
+    assert_same_as_rust(diss, start)
+    again = fasterpam(diss, start, weights=weights)
+    assert again.medoids.tolist() == weighted.medoids.tolist() and again.loss == pytest.approx(weighted.loss)
+
+
 def test_fasterpam_single_medoid_and_every_point_a_medoid_equal_the_rust_results():
     rng = np.random.default_rng(7)
     diss = dissimilarity_matrix(rng.standard_normal((60, 3)), "euclidean")
