@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from sparkgraph.errors import DatasetNotFoundError, ParameterError
 from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.session import parallelism
-from sparkgraph.udfs.generators import block_bounds, chung_lu_slice, planted_partition_slice
+from sparkgraph.udfs.generators import blob_vectors, block_bounds, chung_lu_slice, planted_partition_slice
 
 
 @dataclass(frozen=True)
@@ -208,3 +208,27 @@ def chung_lu(spark: SparkSession, n: int, exponent: float = 2.5, mean_degree: fl
         raise ParameterError("need n >= 2 and mean_degree > 0")
     slices = slices or parallelism(spark)
     return _generate(spark, slices, chung_lu_slice, n, exponent, mean_degree, seed).distinct()
+
+
+def gaussian_blobs(spark: SparkSession, n: int, dimension: int, centers: int, spread: float = 1.0, seed: int = 0,
+                   slices: int | None = None) -> DataFrame:
+    """Seeded points around ``centers`` Gaussian centers: ``(id long, vector array<float>, blob int)``.
+
+    A point's vector depends only on (seed, id) (:func:`sparkgraph.udfs.generators.blob_vectors`), so
+    the table is the same for any ``slices``; made on the executors, never on the driver.
+
+    Example:
+        >>> points = gaussian_blobs(spark, 1_000_000, 128, centers=100, seed=1)
+    """
+    if n < 1 or dimension < 1 or centers < 1 or not spread >= 0:
+        raise ParameterError(f"need n, dimension, centers >= 1 and spread >= 0; got n={n}, dimension={dimension}, "
+                             f"centers={centers}, spread={spread}")
+    slices = slices or parallelism(spark)
+
+    def make(batches):
+        for batch in batches:
+            ids = batch["id"].to_numpy()
+            blob, vectors = blob_vectors(ids, dimension, centers, spread, seed)
+            yield pd.DataFrame({"id": ids, "vector": list(vectors), "blob": blob.astype(np.int32)})
+
+    return spark.range(n, numPartitions=slices).mapInPandas(make, "id long, vector array<float>, blob int")

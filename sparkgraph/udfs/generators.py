@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparkgraph.udfs.projection import splitmix64, uniforms
+
 
 def _slice_rng(seed: int, part: int) -> np.random.Generator:
     return np.random.default_rng([seed, part])
@@ -75,3 +77,20 @@ def chung_lu_slice(part: int, parts: int, n: int, exponent: float, mean_degree: 
     lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
     key = np.unique(lo * np.int64(n) + hi)
     return key // n, key % n
+
+
+def blob_vectors(ids: np.ndarray, dimension: int, centers: int, spread: float, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian blobs as a pure function of (seed, id): the blob of each id and its float32 vector.
+
+    Centers are standard normal vectors scaled by 4 (drawn from the seed); a point is its blob's
+    center plus normal noise of standard deviation ``spread``, made by Box-Muller from hashes of
+    (seed, id, coordinate), so any id gets the same vector in any task.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    center_rows = np.random.default_rng([seed, 7]).normal(size=(centers, dimension)) * 4.0
+    mix = splitmix64(np.array([seed * 1_000_003 + 11], dtype=np.uint64))
+    blob = (splitmix64(ids.view(np.uint64) ^ mix) % np.uint64(centers)).astype(np.int64)
+    u = uniforms(seed, 13, ids, 2 * dimension)
+    noise = np.sqrt(-2.0 * np.log1p(-u[:, :dimension])) * np.cos(2 * np.pi * u[:, dimension:])
+    return blob, (center_rows[blob] + spread * noise).astype(np.float32)
