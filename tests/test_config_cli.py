@@ -106,6 +106,10 @@ def test_pipeline_job_writes_results_and_report(spark, tmp_path):
     assert "![community sizes](community_sizes.png)" in report
     assert (run / "community_sizes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert read_output(spark, str(out), "communities").count() == 34
+    assert "## k-medoids of the FastRP embedding (k=7, cosine, partitioned, lab start, seed 0)" in report
+    assert "| purity | NMI | ARI |" in report and (run / "cluster_sizes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    clusters = read_output(spark, str(out), "clusters").toPandas()
+    assert len(clusters) == 34 and sorted(clusters["cluster"].unique()) == list(range(7))
     assert manifest["seed"] == 0 and manifest["parameters"]["input"] == {"dataset": "karate"}
 
 

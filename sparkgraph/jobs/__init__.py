@@ -12,7 +12,8 @@ from types import ModuleType
 
 from sparkgraph.errors import ConfigError
 
-JOB_NAMES = ("stats", "ppr", "walk_index", "ppr_query", "embed", "communities", "community_query", "pipeline")
+JOB_NAMES = ("stats", "ppr", "walk_index", "ppr_query", "embed", "communities", "community_query", "kmedoids",
+             "pipeline")
 
 
 def _loader(name: str):

@@ -10,6 +10,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from sparkgraph import metrics
+from sparkgraph.cluster import KMedoidsParams, kmedoids
+from sparkgraph.cluster.report import cluster_scores, kmedoids_section
+from sparkgraph.cluster.report import sizes_png as cluster_sizes_png
 from sparkgraph.community import CommunityParams, LSHParams, lsh_communities
 from sparkgraph.community.report import (
     community_section,
@@ -66,6 +69,7 @@ class Config:
     fastrp: FastRPParams = field(default_factory=FastRPParams)
     communities: CommunityParams = field(default_factory=lambda: CommunityParams(lsh=LSHParams(threshold=0.3),
                                                                                  rounds=5))
+    kmedoids: KMedoidsParams = field(default_factory=lambda: KMedoidsParams(k=7, metric="cosine"))
     check: CheckConfig = field(default_factory=CheckConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(path="output/pipeline"))
     spark: SessionConfig = field(default_factory=SessionConfig)
@@ -95,6 +99,11 @@ def run(spark: SparkSession, config: Config) -> dict:
             embeddings = fastrp(graph, config.fastrp).persist()
             out.write_table("embeddings", embeddings)
             sections.append(embed_section(graph, embeddings, source, config, out))
+        with out.phase("k-medoids"):
+            clusters = kmedoids(embeddings, config.kmedoids)
+            out.write_table("clusters", clusters.assignments)
+            sections.append(kmedoids_report(spark, clusters, source, config, out))
+            clusters.unpersist()
             embeddings.unpersist()
         with out.phase("communities"):
             result = lsh_communities(graph, config.communities)
@@ -119,6 +128,16 @@ def embed_section(graph, embeddings, source: dict, config: Config, out) -> str:
     y = label_matrix(labels, names) if labels is not None else None
     out.write_bytes("embedding.png", projection_png(vectors, y, f"{input_label(source)}: FastRP, 2 principal components"))
     return embedding_section(vectors, names, labels, config.fastrp, "embedding.png")
+
+
+def kmedoids_report(spark, result, source: dict, config: Config, out) -> str:
+    """The report's k-medoids section (purity, NMI, ARI against the bundled labels, a plot of the sizes)."""
+    dataset = source.get("dataset")
+    scores = None
+    if dataset and DATASETS[dataset].labels:
+        scores = cluster_scores(result.assignments, labels_frame(spark, load_labels(dataset)))
+    out.write_bytes("cluster_sizes.png", cluster_sizes_png(result, f"{input_label(source)}: k-medoids cluster sizes"))
+    return kmedoids_section(result, scores, config.kmedoids, "cluster_sizes.png")
 
 
 def communities_section(spark, result, source: dict, config: Config, out) -> str:
