@@ -18,6 +18,7 @@ import pytest
 from conftest import assert_no_output
 
 from sparkgraph.cli import main
+from sparkgraph.cluster import KMedoidsParams, kmedoids
 from sparkgraph.community import CommunityParams, LSHParams, MinHashParams
 from sparkgraph.community.index import CommunityIndex, build_community_index
 from sparkgraph.community.params import CommunityIndexParams
@@ -152,6 +153,13 @@ CLI_CASES = [
     ("community query of a folder that is no index", ["run", "community_query", "--index.path", "{tmp}/plain",
                                                       "--query.seeds", "1", "--output.path", "{out}"],
      {"plain/x.txt": "x"}, "it is not a saved community index"),
+    ("kmedoids unknown metric", ["run", "kmedoids", "--input.dataset", "karate", "--kmedoids.metric", "l1",
+                                 "--output.path", "{out}"], {}, "kmedoids.metric='l1' is not known; use one of euclidean"),
+    ("kmedoids k above the vertices", ["run", "kmedoids", "--input.dataset", "karate", "--kmedoids.metric", "hop",
+                                       "--kmedoids.k", "50", "--output.path", "{out}"], {},
+     "k=50 is above the number of vertices (34); give k <= 34"),
+    ("kmedoids points that do not exist", ["run", "kmedoids", "--points.path", "{tmp}/none.parquet", "--output.path",
+                                           "{out}"], {}, "input path '{tmp}/none.parquet' does not exist"),
     ("overwrite of a folder that is no output", STATS + ["--output.mode", "overwrite"], {"out/thesis.tex": "years of work"},
      "not a sparkgraph output"),
 ]
@@ -287,6 +295,49 @@ API_CASES = [
     ("community index built with other params", lambda s, g, t: CommunityIndex.load(
         _community_index(s, g).path, CommunityIndexParams(minhash=MinHashParams(num_perm=8))), ParameterError,
      "was built with"),
+    ("kmedoids k zero", lambda s, g, t: KMedoidsParams(k=0), ParameterError, "k=0 must be at least 1"),
+    ("kmedoids unknown metric", lambda s, g, t: KMedoidsParams(metric="manhattan"), ParameterError,
+     "metric='manhattan' is not known; use one of euclidean, cosine, jaccard, hop"),
+    ("kmedoids unknown method", lambda s, g, t: KMedoidsParams(method="pam"), ParameterError,
+     "method='pam' is not known; use one of auto, clara, partitioned"),
+    ("kmedoids hop partitioned", lambda s, g, t: KMedoidsParams(metric="hop", method="partitioned"), ParameterError,
+     "use method: clara"),
+    ("kmedoids group below 2k", lambda s, g, t: KMedoidsParams(k=10, group_size=15), ParameterError,
+     "group_size=15 is below 2k=20"),
+    ("kmedoids sample below k", lambda s, g, t: KMedoidsParams(k=10, sample_size=5), ParameterError,
+     "sample_size=5 is below k=10"),
+    ("kmedoids k above n", lambda s, g, t: kmedoids(_points(s), KMedoidsParams(k=5)), ParameterError,
+     "k=5 is above the number of points (3); give k <= 3"),
+    ("kmedoids NaN vector", lambda s, g, t: kmedoids(_points(s, [(4, [math.nan, 1.0])]), KMedoidsParams(k=1)),
+     InputError, "1 vectors of 'vector' hold NaN or infinite values"),
+    ("kmedoids infinite vector", lambda s, g, t: kmedoids(_points(s, [(4, [math.inf, 1.0])]), KMedoidsParams(k=1)),
+     InputError, "hold NaN or infinite values"),
+    ("kmedoids mixed lengths", lambda s, g, t: kmedoids(_points(s, [(4, [1.0])]), KMedoidsParams(k=1)), InputError,
+     "holds vectors of different lengths (1 to 2)"),
+    ("kmedoids null id", lambda s, g, t: kmedoids(_points(s, [(None, [1.0, 1.0])]), KMedoidsParams(k=1)), NullIdError,
+     "1 points have a null 'id'"),
+    ("kmedoids repeated id", lambda s, g, t: kmedoids(_points(s, [(2, [1.0, 1.0])]), KMedoidsParams(k=1)), InputError,
+     "1 ids of 'id' repeat"),
+    ("kmedoids missing vector", lambda s, g, t: kmedoids(_points(s, [(9, None)]), KMedoidsParams(k=1)), InputError,
+     "1 points have no 'vector'"),
+    ("kmedoids no rows", lambda s, g, t: kmedoids(_points(s, [], keep=0), KMedoidsParams(k=1)), EmptyGraphError,
+     "the data has no rows"),
+    ("kmedoids no vector column", lambda s, g, t: kmedoids(s.createDataFrame([(1, "a")], "id long, name string"),
+                                                           KMedoidsParams(k=1)), MissingColumnError,
+     "needs one array or vector column besides 'id', found none; set vector_column"),
+    ("kmedoids no id column", lambda s, g, t: kmedoids(_points(s), KMedoidsParams(k=1, id_column="node")),
+     MissingColumnError, "has no id column 'node'"),
+    ("kmedoids graph with a vector metric", lambda s, g, t: kmedoids(g, KMedoidsParams()), ParameterError,
+     "a Graph gives hop distances but metric='euclidean'"),
+    ("kmedoids hop on a table", lambda s, g, t: kmedoids(_points(s), KMedoidsParams(k=1, metric="hop")),
+     ParameterError, "metric='hop' needs a Graph"),
+    ("kmedoids signatures with euclidean", lambda s, g, t: kmedoids(
+        s.createDataFrame([(1, [3, 4])], "id long, sig array<long>"), KMedoidsParams(k=1)), ParameterError,
+     "holds integers (MinHash signatures) but metric='euclidean'; use metric: jaccard"),
+    ("kmedoids jaccard on floats", lambda s, g, t: kmedoids(_points(s), KMedoidsParams(k=1, metric="jaccard")),
+     ParameterError, "metric='jaccard' compares MinHash signatures"),
+    ("kmedoids hop k above n", lambda s, g, t: kmedoids(g, KMedoidsParams(k=40, metric="hop")), ParameterError,
+     "k=40 is above the number of vertices (34)"),
     ("config section key", lambda s, g, t: _load_with(t, "ppr:\n  top_k: 0\n"), ParameterError, "ppr.top_k=0 must be at least 1"),
     ("config type", lambda s, g, t: _load_with(t, "ppr:\n  top_k: many\n"), ConfigError, "ppr.top_k='many' is not an integer"),
 ]
@@ -299,6 +350,12 @@ def _features(spark, graph, drop: int = 0, nan: bool = False, ragged: bool = Fal
     if ragged:
         rows[0] = (rows[0][0], [1.0])
     return spark.createDataFrame(rows, "id long, values array<double>")
+
+
+def _points(spark, extra: list | None = None, keep: int = 3):
+    """Three good points (ids 1..3, two coordinates) and the given extra rows."""
+    rows = [(i, [float(i), 1.0]) for i in range(1, 4)][:keep] + (extra or [])
+    return spark.createDataFrame(rows, "id long, vector array<double>")
 
 
 def _not_an_index(spark, tmp: Path):
