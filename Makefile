@@ -27,7 +27,7 @@ $(PEERS):  # the embedding peers' own environment (pecanpy needs numpy < 2)
 	@touch $(PEERS)
 
 bench: $(STAMP) $(PEERS)  ## benchmarks against the peers; tables on stdout, JSON in bench/results/
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 dist: $(STAMP)  ## wheel in dist/; dist/sparkgraph.zip and dist/run_job.py for spark-submit --py-files
 	rm -rf dist build

@@ -73,6 +73,22 @@ nearest(embeddings, [1, 34], k=3).orderBy("query", "rank").show()
 
 # COMMAND ----------
 
+# MAGIC %md ## k-medoids: two medoids of the embedding (real vertices), the same as the local twin's
+
+# COMMAND ----------
+
+from sparkgraph.cluster import KMedoidsParams, kmedoids  # noqa: E402
+from sparkgraph.local.kmedoids import kmedoids as local_kmedoids  # noqa: E402
+
+km_params = KMedoidsParams(k=2, metric="cosine")
+clusters = kmedoids(embeddings, km_params)  # partitioned FasterPAM; CLARA with method="clara"
+print(clusters.medoids.to_string(index=False), "\ntotal deviation", round(clusters.loss, 4))
+assert list(clusters.medoids["medoid"]) == list(local_kmedoids(embeddings.toPandas(), km_params).medoids["medoid"])
+clusters.assignments.orderBy("id").show(5)  # (id, cluster, medoid, distance)
+clusters.unpersist()
+
+# COMMAND ----------
+
 # MAGIC %md ## Communities: a MinHash + LSH index built on Spark, and a community grown from two seeds in this process
 
 # COMMAND ----------

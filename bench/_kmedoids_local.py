@@ -8,8 +8,8 @@ code, GPL-3.0, a benchmark peer only) and sparkgraph's ``alternating``. Times ar
 runs after a warm-up (one run when the first takes over a minute) and include our input checks.
 The n = 20,000 matrix takes 3.2 GB; one matrix is held at a time.
 
-    python bench/kmedoids_local.py                      # all sizes (several minutes)
-    python bench/kmedoids_local.py --sizes 2000:10,10000:100
+    python bench/_kmedoids_local.py                      # all sizes (several minutes)
+    python bench/_kmedoids_local.py --sizes 2000:10,10000:100
 
 Prints a table and writes bench/results/kmedoids_local.json. ``bench/kmedoids.py`` calls
 :func:`local_rows`.
