@@ -51,17 +51,16 @@ def assert_same(result, twin) -> None:
     assert np.allclose(spark_rows["distance"], twin_rows["distance"], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.connect
-def test_spark_finds_the_twins_medoids_on_any_partitioning(spark):
+@pytest.mark.parametrize("partitions", [2, pytest.param(7, marks=pytest.mark.connect)])
+def test_spark_finds_the_twins_medoids_on_any_partitioning(spark, partitions):
     table = blobs_frame(1500, 8, 6)
     params = KMedoidsParams(k=6, group_size=200, refine_candidates=16, seed=3)  # 2 levels: 8 groups, then 48 points
     twin = local_kmedoids(table, params)
     assert [r["step"] for r in twin.rounds][:2] == ["level 1", "last solve"]
-    for partitions in (2, 7):
-        data = spark.createDataFrame(table, "id long, vector array<double>").repartition(partitions)
-        result = kmedoids(data, params)
-        assert_same(result, twin)
-        result.unpersist()
+    data = spark.createDataFrame(table, "id long, vector array<double>").repartition(partitions)
+    result = kmedoids(data, params)
+    assert_same(result, twin)
+    result.unpersist()
     losses = [r["loss"] for r in twin.rounds if r["step"].startswith("refine")]
     assert all(b <= a for a, b in zip(losses, losses[1:], strict=False)), losses  # refinement never raises the loss
 
@@ -101,9 +100,8 @@ def test_generated_blobs_are_a_pure_function_of_seed_and_id(spark):
 
 
 @pytest.mark.connect
-def test_jaccard_on_minhash_signatures_and_ml_vectors(spark):
+def test_jaccard_on_minhash_signatures(spark):
     from sparkgraph.community import MinHashParams, minhash_signatures
-    from sparkgraph.embed import FastRPParams, fastrp, to_vectors
 
     karate = load_graph(spark, "karate")
     signatures = karate.to_names(minhash_signatures(karate, MinHashParams(num_perm=32)), "id")
@@ -111,11 +109,17 @@ def test_jaccard_on_minhash_signatures_and_ml_vectors(spark):
     result = kmedoids(signatures, params)
     assert_same(result, local_kmedoids(signatures.toPandas(), params))
     result.unpersist()
-    embedding = fastrp(karate, FastRPParams(dimension=8))
-    cosine = KMedoidsParams(k=2, metric="cosine")
-    as_vectors = kmedoids(to_vectors(embedding), cosine)
-    assert_same(as_vectors, local_kmedoids(embedding.toPandas(), cosine))
-    as_vectors.unpersist()
+
+
+def test_ml_vectors_give_the_same_medoids_as_arrays(spark):
+    from sparkgraph.embed import to_vectors
+
+    table = blobs_frame(300, 4, 3, seed=6)
+    arrays = spark.createDataFrame(table, "id long, vector array<double>")
+    params = KMedoidsParams(k=3, metric="cosine")
+    result = kmedoids(to_vectors(arrays, "vector"), params)
+    assert_same(result, local_kmedoids(table, params))
+    result.unpersist()
 
 
 def test_multi_source_bfs_gives_scipys_hop_distances(spark):
@@ -131,14 +135,16 @@ def test_multi_source_bfs_gives_scipys_hop_distances(spark):
     assert np.array_equal(got, expected)
 
 
-@pytest.mark.connect
-def test_hop_kmedoids_equals_the_twin_and_reports_unreached_vertices(spark):
+def test_hop_kmedoids_equals_the_twin(spark):
     params = KMedoidsParams(k=3, metric="hop", samples=3)
-    karate = load_graph(spark, "karate")
-    result = kmedoids(karate, params)
+    result = kmedoids(load_graph(spark, "karate"), params)
     assert_same(result, local_kmedoids(load_local("karate"), params))
     assert result.unreachable == 0 and result.method == "clara"
     result.unpersist()
+
+
+@pytest.mark.connect
+def test_hop_kmedoids_reports_the_vertices_no_medoid_reaches(spark):
     # two components: a triangle and a path of 4; one medoid cannot reach the other component
     edges = pd.DataFrame({"src": [1, 2, 3, 10, 11, 12], "dst": [2, 3, 1, 11, 12, 13]})
     graph = Graph.from_edges(spark.createDataFrame(edges), directed=False)

@@ -139,7 +139,7 @@ class SparkHops:
     def reduce_level(self, level: int, groups: int) -> int:
         raise NotImplementedError("hop distance runs CLARA only")
 
-    def solve_last(self, seed: int) -> list[int]:
+    def solve_last(self, seed: int, near: int) -> tuple[list[int], pd.DataFrame]:
         raise NotImplementedError("hop distance runs CLARA only")
 
     def assignments(self, medoids: list[int]) -> DataFrame:

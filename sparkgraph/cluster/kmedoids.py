@@ -140,16 +140,20 @@ class SparkPoints:
         self.cache: dict[int, np.ndarray] = {}
 
     # ---------------------------------------------------------------- solves
-    def _solve_on_executor(self, rows: DataFrame, seed: int) -> list[int]:
-        """Weighted FasterPAM on ``rows (key, vector, weight)`` in one task; the medoids' keys."""
+    def _solve_on_executor(self, rows: DataFrame, seed: int, near: int = 0) -> tuple[list[int], pd.DataFrame]:
+        """Weighted FasterPAM on ``rows (key, vector, weight)`` in one task: the medoids' keys (in key order),
+        and ``(cluster, key)`` of the ``near`` members of each cluster nearest its medoid."""
         k, metric, init, max_iter = self.params.k, self.params.metric, self.params.init, self.params.max_iter
 
         def solve(frame: pd.DataFrame) -> pd.DataFrame:
-            return steps.solve_points(frame.drop(columns="group"), k, metric, init, max_iter, seed)
+            return steps.solve_points(frame.drop(columns="group"), k, metric, init, max_iter, seed, near)
 
-        solved = rows.withColumn("group", F.lit(0)).groupBy("group").applyInPandas(solve, self.schema).collect()
-        self.cache.update({int(r["key"]): np.asarray(r["vector"]) for r in solved})
-        return sorted(int(r["key"]) for r in solved)
+        schema = self.schema + ", cluster long, candidate boolean"
+        solved = rows.withColumn("group", F.lit(0)).groupBy("group").applyInPandas(solve, schema).toPandas()
+        self.cache.update({int(key): np.asarray(v) for key, v in zip(solved["key"], solved["vector"], strict=True)})
+        medoids, candidates = solved[~solved["candidate"]], solved[solved["candidate"]]
+        return ([int(key) for key in medoids.sort_values("key")["key"]],
+                candidates[["cluster", "key"]].sort_values(["cluster", "key"]).reset_index(drop=True))
 
     def solve_sample(self, sample_no: int, carried: list[int], seed: int) -> list[int]:
         size, run_seed, salt = min(self.params.points_per_sample, self.n), self.params.seed, steps.SAMPLE_SALT + sample_no
@@ -163,7 +167,7 @@ class SparkPoints:
         sample = drawn.orderBy("draw", "key").limit(size).select("key", "vector")
         if carried:
             sample = sample.unionByName(table.filter(F.col("key").isin(carried))).dropDuplicates(["key"])
-        return self._solve_on_executor(sample.withColumn("weight", F.lit(1.0)), seed)
+        return self._solve_on_executor(sample.withColumn("weight", F.lit(1.0)), seed)[0]
 
     def reduce_level(self, level: int, groups: int) -> int:
         seed, k, metric = self.params.seed, self.params.k, self.params.metric
@@ -176,7 +180,7 @@ class SparkPoints:
         def solve(frame: pd.DataFrame) -> pd.DataFrame:
             group = int(frame["group"].iloc[0])
             return steps.solve_points(frame.drop(columns="group"), k, metric, init, max_iter,
-                                      steps.solve_seed(seed, steps.SOLVE_SALT + level, group))
+                                      steps.solve_seed(seed, steps.SOLVE_SALT + level, group))[["key", "vector", "weight"]]
 
         grouped = self.current.mapInPandas(with_group, self.schema + ", group long")
         solved = truncate_lineage(grouped.groupBy("group").applyInPandas(solve, self.schema))
@@ -184,8 +188,8 @@ class SparkPoints:
         self.current = self.level_table = solved
         return solved.count()
 
-    def solve_last(self, seed: int) -> list[int]:
-        return self._solve_on_executor(self.current, seed)
+    def solve_last(self, seed: int, near: int) -> tuple[list[int], pd.DataFrame]:
+        return self._solve_on_executor(self.current, seed, near)
 
     def release(self) -> None:
         if self.level_table is not None:

@@ -52,8 +52,9 @@ class Backend(Protocol):
         """Solve the current level's points in ``groups`` groups; their weighted medoids become the current
         points. Returns how many there are."""
 
-    def solve_last(self, seed: int) -> list[int]:
-        """FasterPAM on all current points; the medoids' keys."""
+    def solve_last(self, seed: int, near: int) -> tuple[list[int], pd.DataFrame]:
+        """FasterPAM on all current points; the medoids' keys, and ``(cluster, key)`` of the ``near`` points
+        of each cluster nearest its medoid (see :func:`sparkgraph.udfs.medoid_steps.solve_points`)."""
 
     def assign_pass(self, medoids: list[int], candidates: list[int], candidate_cluster: np.ndarray, round_no: int,
                     per_cluster: int) -> PassStats:
@@ -91,20 +92,22 @@ def partitioned(backend: Backend, params: KMedoidsParams) -> tuple[list[int], Pa
         log.info("level %d: %d points in %d groups -> %d weighted medoids (%.1fs)", level, before, groups, count,
                  rounds[-1]["seconds"])
     started = time.perf_counter()
-    medoids = backend.solve_last(steps.solve_seed(params.seed, steps.SOLVE_SALT + level + 1, 0))
+    near = params.refine_candidates if level else 0
+    medoids, proposed = backend.solve_last(steps.solve_seed(params.seed, steps.SOLVE_SALT + level + 1, 0), near)
     rounds.append({"step": "last solve", "points": count, "seconds": _seconds(started)})
     # Without levels the last solve was FasterPAM on every point: no swap improves it, so neither can a
     # refinement round (each new medoid would be an improving swap); one pass gives the sizes.
-    return refine(backend, medoids, params, rounds, params.refine_rounds if level else 0)
+    return refine(backend, medoids, params, rounds, params.refine_rounds if level else 0, proposed)
 
 
-def refine(backend: Backend, medoids: list[int], params: KMedoidsParams, rounds: list[dict], max_rounds: int
-           ) -> tuple[list[int], PassStats, list[dict]]:
+def refine(backend: Backend, medoids: list[int], params: KMedoidsParams, rounds: list[dict], max_rounds: int,
+           proposed: pd.DataFrame | None = None) -> tuple[list[int], PassStats, list[dict]]:
     """Refinement rounds: each pass assigns every point to the current medoids and scores, per cluster, the
-    medoid and the members proposed by the pass before; the best scorer becomes the medoid. Stops when no
-    medoid changes, when a pass lowers the loss by less than ``params.tolerance`` of it, or after
-    ``max_rounds``. Returns the medoids the last pass assigned to, with its stats."""
-    proposed, loss_before = None, None  # loss_before: the last pass's loss before the medoids changed
+    medoid and the candidates proposed before it (by the last solve for the first pass, then by the pass
+    before); the best scorer becomes the medoid. Stops when the candidates a pass proposed change no
+    medoid, when a pass lowers the loss by less than ``params.tolerance`` of it, or after ``max_rounds``.
+    Returns the medoids the last pass assigned to, with its stats."""
+    loss_before = None  # the loss of the last pass before the medoids changed
     for round_no in range(max_rounds + 1):
         started = time.perf_counter()
         candidates, cluster, current = steps.candidate_slots(medoids, proposed)
@@ -117,7 +120,7 @@ def refine(backend: Backend, medoids: list[int], params: KMedoidsParams, rounds:
             break
         chosen = steps.better_medoids(stats.scores, cluster, current)
         changed = not np.array_equal(chosen, current)
-        if not more or (proposed is not None and not changed):
+        if not more or (round_no > 0 and not changed):
             break
         if changed:
             loss_before = stats.loss

@@ -67,9 +67,9 @@ class LocalPoints:
         self.row_of = {int(k): i for i, k in enumerate(keys)}
         self.current = pd.DataFrame({"key": keys, "vector": list(vectors), "weight": 1.0})
 
-    def _solve(self, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    def _solve(self, frame: pd.DataFrame, seed: int, near: int = 0) -> pd.DataFrame:
         p = self.params
-        return steps.solve_points(frame, p.k, p.metric, p.init, p.max_iter, seed)
+        return steps.solve_points(frame, p.k, p.metric, p.init, p.max_iter, seed, near)
 
     def solve_sample(self, sample_no: int, carried: list[int], seed: int) -> list[int]:
         size = min(self.params.points_per_sample, self.n)
@@ -82,12 +82,14 @@ class LocalPoints:
     def reduce_level(self, level: int, groups: int) -> int:
         group = steps.group_of(self.current["key"].to_numpy(np.int64), self.params.seed, level, groups)
         parts = [self._solve(frame, steps.solve_seed(self.params.seed, steps.SOLVE_SALT + level, int(g)))
-                 for g, frame in self.current.groupby(group, sort=True)]
+                 [["key", "vector", "weight"]] for g, frame in self.current.groupby(group, sort=True)]
         self.current = pd.concat(parts, ignore_index=True)
         return len(self.current)
 
-    def solve_last(self, seed: int) -> list[int]:
-        return sorted(int(k) for k in self._solve(self.current, seed)["key"])
+    def solve_last(self, seed: int, near: int) -> tuple[list[int], pd.DataFrame]:
+        solved = self._solve(self.current, seed, near)
+        medoids, candidates = solved[~solved["candidate"]], solved[solved["candidate"]]
+        return [int(k) for k in medoids["key"]], candidates[["cluster", "key"]].sort_values(["cluster", "key"])
 
     def matrix(self, keys: list[int]) -> np.ndarray:
         return self.vectors[[self.row_of[k] for k in keys]]

@@ -77,18 +77,33 @@ def solve(diss: np.ndarray, weights: np.ndarray, k: int, init: str, max_iter: in
     return result.medoids, np.bincount(result.labels, weights=weights, minlength=k), float(result.loss)
 
 
-def solve_points(frame: pd.DataFrame, k: int, metric: str, init: str, max_iter: int, seed: int) -> pd.DataFrame:
-    """Weighted FasterPAM on a frame of points ``(key, vector, weight)``; its medoids in the same columns.
+def solve_points(frame: pd.DataFrame, k: int, metric: str, init: str, max_iter: int, seed: int, near: int = 0
+                 ) -> pd.DataFrame:
+    """Weighted FasterPAM on a frame of points ``(key, vector, weight)``; its medoids in the same columns,
+    in key order, with ``cluster`` (their position) and ``candidate`` False.
 
-    The frame is first put in key order, so the result does not depend on how rows arrived.
+    With ``near`` > 0, also the ``near`` members of each cluster nearest its medoid (ties to the smaller
+    key), as rows with ``candidate`` True and their medoid's ``cluster``: the first candidates of the
+    refinement rounds. The frame is first put in key order, so the result does not depend on how rows
+    arrived.
     """
     frame = frame.sort_values("key", kind="stable")
     vectors = stack(frame["vector"])
     weights = frame["weight"].to_numpy(dtype=np.float64)
-    positions, cluster_weights, _ = solve(dissimilarity_matrix(vectors, metric), weights, k, init, max_iter, seed)
-    chosen = frame.iloc[positions]
-    return pd.DataFrame({"key": chosen["key"].to_numpy(), "vector": list(chosen["vector"]),
-                         "weight": cluster_weights})
+    diss = dissimilarity_matrix(vectors, metric)
+    positions, cluster_weights, _ = solve(diss, weights, k, init, max_iter, seed)
+    order = np.argsort(positions, kind="stable")  # positions in key order: cluster j is the j-th smallest key
+    positions, cluster_weights = positions[order], cluster_weights[order]
+    rows = [pd.DataFrame({"key": frame["key"].to_numpy()[positions], "vector": list(frame["vector"].iloc[positions]),
+                          "weight": cluster_weights, "cluster": np.arange(len(positions)), "candidate": False})]
+    if near:
+        labels, distances = assign(diss[:, positions])
+        members = np.setdiff1d(np.arange(len(frame)), positions)
+        keys = frame["key"].to_numpy()[members]
+        pick = members[first_per_group(labels[members], (distances[members], keys), near)]
+        rows.append(pd.DataFrame({"key": frame["key"].to_numpy()[pick], "vector": list(frame["vector"].iloc[pick]),
+                                  "weight": weights[pick], "cluster": labels[pick], "candidate": True}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def nearest(vectors: np.ndarray, medoids: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
