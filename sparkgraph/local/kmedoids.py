@@ -1,4 +1,9 @@
-"""k-medoids on one machine: the twin of :func:`sparkgraph.cluster.kmedoids` and full FasterPAM.
+"""k-medoids on one machine: FasterPAM on a matrix, the twin of :func:`sparkgraph.cluster.kmedoids`, and full
+FasterPAM on a table of points.
+
+``fasterpam``, ``alternating``, ``init_medoids`` and ``dissimilarity_matrix`` are the numpy kernels of
+:mod:`sparkgraph.udfs.kmedoids` (the same code the executors run), e.g.
+``fasterpam(dissimilarity_matrix(x, "euclidean"), init_medoids(diss, 10, "lab", seed=0))``.
 
 :func:`kmedoids` runs the same CLARA and partitioned loops (:mod:`sparkgraph.cluster.plan`) with the
 same hashed choices, on numpy arrays, so it finds the medoids Spark finds. :func:`fasterpam_all`
@@ -20,7 +25,7 @@ from sparkgraph.cluster.plan import PassStats
 from sparkgraph.errors import InputError, MissingColumnError, ParameterError
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.udfs import medoid_steps as steps
-from sparkgraph.udfs.kmedoids import dissimilarity_matrix
+from sparkgraph.udfs.kmedoids import PamResult, alternating, dissimilarity_matrix, fasterpam, init_medoids
 
 
 @dataclass
@@ -211,7 +216,7 @@ def fasterpam_all(data: pd.DataFrame, params: KMedoidsParams | None = None, max_
         (the medoids' ids, the loss).
 
     Raises:
-        GraphTooLargeError-like ``ParameterError`` when the n x n float64 matrix would exceed ``max_bytes``.
+        ParameterError: the n x n float64 matrix would exceed ``max_bytes``.
     """
     params = params or KMedoidsParams()
     ids, vectors = points_frame(data, params)
@@ -227,4 +232,6 @@ def fasterpam_all(data: pd.DataFrame, params: KMedoidsParams | None = None, max_
     return ids[order][positions], loss
 
 
-__all__ = ["LocalKMedoidsResult", "fasterpam_all", "kmedoids"]
+# FasterPAM and its companions on a matrix are the executor kernels themselves, served here too.
+__all__ = ["LocalKMedoidsResult", "PamResult", "alternating", "dissimilarity_matrix", "fasterpam", "fasterpam_all",
+           "init_medoids", "kmedoids"]
