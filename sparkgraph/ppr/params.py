@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparkgraph.params import at_least, between, one_of, param, validate
-from sparkgraph.udfs.walks import DENSE_MAX_VERTICES
+from sparkgraph.udfs.push import DENSE_MAX_VERTICES
 
 ESTIMATORS = ("visits", "endpoints")
 STRATEGIES = ("auto", "broadcast", "distributed")
