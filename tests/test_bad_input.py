@@ -44,6 +44,7 @@ from sparkgraph.session import SessionConfig
 STATS = ["run", "stats", "--input.dataset", "karate", "--output.path", "{out}"]
 PPR = ["run", "ppr", "--input.dataset", "karate", "--output.path", "{out}"]
 QUERY = ["run", "ppr_query", "--output.path", "{out}"]
+WALK_INDEX = ["run", "walk_index", "--input.dataset", "karate", "--output.path", "{out}"]
 COMMUNITIES = ["run", "communities", "--input.dataset", "karate", "--output.path", "{out}"]
 EDGES = "1\t2\t1.5\n2\t3\t2.0\n3\t1\t1.0\n"
 
@@ -113,6 +114,13 @@ CLI_CASES = [
      "query.prune=1.5 must be in [0, 1)"),
     ("index walks zero", ["run", "walk_index", "--input.dataset", "karate", "--index.walks_per_vertex", "0",
                           "--output.path", "{out}"], {}, "index.walks_per_vertex=0 must be at least 1"),
+    ("ppr dangling discard", PPR + ["--ppr.dangling", "discard"], {},
+     "ppr.dangling='discard' is not known; use one of source, stop"),
+    ("seed beyond 64 bits", PPR + ["--ppr.seed", "9223372036854775808"], {},
+     "ppr.seed=9223372036854775808 must be at most 9223372036854775807"),
+    ("index negative seed", WALK_INDEX + ["--index.seed", "-1"], {}, "index.seed=-1 must be at least 0"),
+    ("index dangling discard", WALK_INDEX + ["--index.dangling", "discard"], {},
+     "index.dangling='discard' is not known; use one of source, stop"),
     ("output under a file", ["run", "stats", "--input.dataset", "karate", "--output.path", "{tmp}/afile/out"],
      {"afile": "x"}, "lies under the file"),
     ("output where nothing can be written", ["run", "stats", "--input.dataset", "karate", "--output.path",
@@ -219,6 +227,13 @@ API_CASES = [
     ("query strategy", lambda s, g, t: QueryParams(strategy="joins"), ParameterError, "use one of auto, broadcast, distributed"),
     ("index walks zero", lambda s, g, t: WalkIndexParams(walks_per_vertex=0), ParameterError, "walks_per_vertex=0 must be at least 1"),
     ("index dangling discard", lambda s, g, t: WalkIndexParams(dangling="discard"), ParameterError, "dangling='discard' is not known"),
+    ("ppr dangling discard", lambda s, g, t: PPRParams(dangling="discard"), ParameterError,
+     "dangling='discard' is not known; use one of source, stop"),
+    ("seed beyond 64 bits", lambda s, g, t: PPRParams(seed=2**63), ParameterError,
+     "seed=9223372036854775808 must be at most 9223372036854775807"),
+    ("index negative seed", lambda s, g, t: WalkIndexParams(seed=-1), ParameterError, "seed=-1 must be at least 0"),
+    ("index seed beyond 64 bits", lambda s, g, t: WalkIndexParams(seed=2**64), ParameterError,
+     "seed=18446744073709551616 must be at most 9223372036854775807"),
     ("duplicate policy", lambda s, g, t: GraphOptions(duplicates="avg"), ParameterError, "duplicates='avg' is not known"),
     ("session memory", lambda s, g, t: SessionConfig(driver_memory="lots"), ParameterError, "is not a memory size"),
     ("session remote", lambda s, g, t: SessionConfig(remote="http://x"), ParameterError, "is not a Spark Connect address"),

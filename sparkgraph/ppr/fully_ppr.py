@@ -92,17 +92,22 @@ def fully_ppr(graph: Graph, params: PPRParams | None = None, sources=None, top_k
 
 
 def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = True,
-                 sources_count: int | None = None) -> DataFrame:
+                 sources_count: int | None = None, dangling: str | None = None) -> DataFrame:
     """``(source, target, score)`` over dense ids, by the strategy ``params`` selects
-    (``sources_count``, when known, is shown as progress)."""
+    (``sources_count``, when known, is shown as progress).
+
+    ``dangling`` overrides ``params.dangling`` with a policy users do not choose: ``discard``,
+    for the walk index's walks (a walk ends at a jump and counts towards target -1).
+    """
+    dangling = dangling or params.dangling
     if choose_strategy(graph, params) == "broadcast":
-        return _broadcast_scores(graph, ids, params, top_k, sources_count)
+        return _broadcast_scores(graph, ids, params, top_k, sources_count, dangling)
     from sparkgraph.ppr.distributed import distributed_scores
 
     if params.push_rounds:
         log.warning("push_rounds=%d applies to the broadcast strategy; the distributed strategy walks plainly",
                     params.push_rounds)  # (said only when set explicitly; auto pushes only where it can)
-    scores = distributed_scores(graph, ids, params)
+    scores = distributed_scores(graph, ids, params, dangling)
     return keep_top_k(scores, params.top_k) if top_k else scores
 
 
@@ -122,7 +127,7 @@ def walk_tasks(graph: Graph) -> int:
 
 
 def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool,
-                      sources_count: int | None = None) -> DataFrame:
+                      sources_count: int | None, dangling: str) -> DataFrame:
     """Each task walks its sources in numpy over the whole CSR adjacency, shipped to it as chunks.
 
     How the sources fall into partitions, Arrow batches and chunks changes nothing: each source
@@ -144,7 +149,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
         for lo in range(0, len(ids_batch), per_chunk):
             chunk = ids_batch[lo: lo + per_chunk]
             owner, target, score = walk_scores(chunk, walked, p.walks_per_source, p.restart_prob, p.estimator,
-                                               p.dangling, p.max_steps, p.seed, rounds, p.top_k if top_k else None)
+                                               dangling, p.max_steps, p.seed, rounds, p.top_k if top_k else None)
             target = np.where(target == walked.n, -1, target)  # the jump share under "discard"
             yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 

@@ -33,12 +33,13 @@ from pyspark.sql import types as T
 from sparkgraph.errors import GraphTooLargeError, ParameterError
 from sparkgraph.graph import BROADCAST_ID_MAP, Graph, ids_of, names_of, union_all
 from sparkgraph.output import atomic_output, read_manifest, read_output
-from sparkgraph.params import at_least, between, one_of, param, validate
+from sparkgraph.params import at_least, at_most, between, one_of, param, validate
 from sparkgraph.ppr.fully_ppr import SCORES_SCHEMA, dense_scores, keep_top_k
 from sparkgraph.ppr.params import DANGLING, STRATEGIES, PPRParams
 from sparkgraph.session import job_description, parallelism, truncate_lineage
 from sparkgraph.shipping import Shipment, map_with_matrices, ship_matrix
 from sparkgraph.udfs.compose import compose_scores
+from sparkgraph.udfs.streams import MAX_SEED
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class WalkIndexParams:
         fingerprint_size: Entries kept per fingerprint (PowerWalk keeps 100).
         dangling: source or stop, as for :class:`PPRParams`.
         strategy: auto, broadcast or distributed, as for :class:`PPRParams`.
-        seed: Random seed.
+        seed: Random seed, 0 to 2**63 - 1; every vertex's walks draw from their own stream of it.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
@@ -63,15 +64,20 @@ class WalkIndexParams:
     fingerprint_size: int = param(100, at_least(1))
     dangling: str = param("source", one_of(*DANGLING))
     strategy: str = param("auto", one_of(*STRATEGIES))
-    seed: int = param(0, at_least(0))
+    seed: int = param(0, at_least(0), at_most(MAX_SEED))
 
     def __post_init__(self) -> None:
         validate(self)
 
     def walk_params(self) -> PPRParams:
+        """The fingerprints' walks as :class:`PPRParams` (walked with :meth:`walk_dangling`)."""
         return PPRParams(restart_prob=self.restart_prob, walks_per_source=self.walks_per_vertex,
-                         top_k=self.fingerprint_size, strategy=self.strategy, seed=self.seed,
-                         dangling="discard" if self.dangling == "source" else "stop")
+                         top_k=self.fingerprint_size, strategy=self.strategy, seed=self.seed, dangling=self.dangling)
+
+    def walk_dangling(self) -> str:
+        """The fingerprints' dangling policy: ``discard`` for ``source`` (a walk ends at a jump, whose
+        share is stored as target -1: the jump goes to the *query's* source), else ``stop``."""
+        return "discard" if self.dangling == "source" else "stop"
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,8 @@ def build_walk_index(graph: Graph, params: WalkIndexParams | None = None) -> Wal
     params = params or WalkIndexParams()
     started = time.perf_counter()
     job_description(graph.spark, "sparkgraph walk index: fingerprints")
-    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params(), sources_count=graph.n)
+    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params(), sources_count=graph.n,
+                                 dangling=params.walk_dangling())
                     .withColumnRenamed("source", "vertex").persist(StorageLevel.MEMORY_AND_DISK))
     degrees = graph.out_degrees()
     transitions = (graph.edges.join(degrees.select(F.col("id").alias("src"), "weighted_out_degree"), "src")
@@ -279,7 +286,7 @@ def _broadcast_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> D
     """Each task answers its sources with :func:`compose_scores` over the index shipped to it."""
     shipments = index.shipments(max(params.broadcast_max_bytes, 1) * 5)
     n = index.rows["vertices"]
-    dangling = "discard" if index.params.dangling == "source" else "stop"
+    dangling = index.params.walk_dangling()
     alpha, p = index.params.restart_prob, params
 
     def build(matrices):
