@@ -44,6 +44,11 @@ from sparkgraph.udfs.streams import MAX_SEED
 log = logging.getLogger(__name__)
 
 JUMP = -1
+FORCED_BROADCAST_FACTOR = 5  # strategy='broadcast' ships an index up to this many times broadcast_max_bytes
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 2**20:.1f} MiB" if num_bytes >= 2**20 else f"{num_bytes:,} bytes"
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,8 @@ class QueryParams:
             every task, which answers its share of sources with sparse products in numpy;
             distributed answers by joins against the partitioned index; auto picks broadcast
             when the index fits ``broadcast_max_bytes``.
-        broadcast_max_bytes: Index size up to which auto picks broadcast.
+        broadcast_max_bytes: Index size up to which auto picks broadcast (strategy broadcast ships
+            up to 5 times this, then refuses).
         sources_per_batch: Sources answered together in one task (broadcast).
     """
 
@@ -130,21 +136,33 @@ class WalkIndex:
     def spark(self) -> SparkSession:
         return self.fingerprints.sparkSession
 
-    def save(self, path: str, mode: str = "error") -> None:
+    def save(self, path: str, mode: str = "error", phases: dict[str, float] | None = None) -> dict[str, float]:
         """Write the index as Parquet under ``path`` (atomically, with a manifest).
 
         Besides the three tables, the transition and fingerprint matrices are saved as the chunks
         the broadcast query ships (about 8 bytes per entry), so a loaded index answers its first
         query without cutting them again.
+
+        Args:
+            path: The output folder.
+            mode: ``error`` (refuse an existing output) or ``overwrite``.
+            phases: Seconds of the phases that made the index (the walk_index job's), recorded in
+                the manifest before the ``save`` phase.
+
+        Returns:
+            The manifest's phases (``phases`` and ``save``), in seconds.
         """
         shipped = self._shipped or self._stored or self._cut_matrices()
         with atomic_output(self.spark, path, mode, job="walk_index", params=asdict(self.params),
                            seed=self.params.seed) as out:
-            out.write_table("fingerprints", self.fingerprints)
-            out.write_table("transitions", self.transitions)
-            out.write_table("vertices", self.vertices)
-            out.write_table("shipped", union_all([shipment.chunks for shipment in shipped]))
+            out.manifest["phases"].update(phases or {})
+            with out.phase("save"):
+                out.write_table("fingerprints", self.fingerprints)
+                out.write_table("transitions", self.transitions)
+                out.write_table("vertices", self.vertices)
+                out.write_table("shipped", union_all([shipment.chunks for shipment in shipped]))
             out.manifest["shipments"] = [shipment.describe() for shipment in shipped]
+        return dict(out.manifest["phases"])
 
     @classmethod
     def load(cls, spark: SparkSession, path: str) -> WalkIndex:
@@ -169,17 +187,22 @@ class WalkIndex:
         transition and fingerprint entry, and an int32 row length per vertex and matrix."""
         return 8 * (self.rows["fingerprints"] + self.rows["transitions"]) + 8 * (self.rows["vertices"] + 1)
 
-    def shipments(self, max_bytes: int) -> list[Shipment]:
+    def shipments(self, max_bytes: int, budget: str | None = None) -> list[Shipment]:
         """The transition (n x n) and fingerprint (n x (n+1), column n the jump share) matrices as
         chunks for :func:`~sparkgraph.shipping.map_with_matrices`, made and cached once per index.
+
+        Args:
+            max_bytes: The most the index may ship to each task.
+            budget: Which setting gives ``max_bytes``, for the message.
 
         Raises:
             GraphTooLargeError: They would ship more than ``max_bytes`` to each task.
         """
         if self.shipped_bytes() > max_bytes:
             raise GraphTooLargeError(
-                f"the walk index ships {self.shipped_bytes() / 2**30:.2f} GiB to every task, over the "
-                f"{max_bytes / 2**30:.2f} GiB budget; raise broadcast_max_bytes or use strategy='distributed'")
+                f"the walk index ships {_size(self.shipped_bytes())} to every task, over the {_size(max_bytes)} "
+                f"allowed ({budget or 'max_bytes'}); raise QueryParams.broadcast_max_bytes (query.broadcast_max_bytes "
+                "in the ppr_query job) or use strategy='distributed'")
         if self._shipped is None:
             job_description(self.spark, "sparkgraph walk index query: ship the index to the executors")
             self._shipped = [shipment.persist() for shipment in (self._stored or self._cut_matrices())]
@@ -284,7 +307,8 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
 
 def _broadcast_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFrame:
     """Each task answers its sources with :func:`compose_scores` over the index shipped to it."""
-    shipments = index.shipments(max(params.broadcast_max_bytes, 1) * 5)
+    shipments = index.shipments(FORCED_BROADCAST_FACTOR * params.broadcast_max_bytes,
+                                f"{FORCED_BROADCAST_FACTOR} x broadcast_max_bytes={params.broadcast_max_bytes}")
     n = index.rows["vertices"]
     dangling = index.params.walk_dangling()
     alpha, p = index.params.restart_prob, params
