@@ -42,7 +42,7 @@ from sparkgraph.ppr import (  # noqa: E402
     query,
 )
 from sparkgraph.session import SessionConfig, get_session, parallelism  # noqa: E402
-from sparkgraph.udfs.walks import csr_arrays, walk_scores  # noqa: E402
+from sparkgraph.udfs.walks import walk_graph, walk_scores  # noqa: E402
 
 log = logging.getLogger("bench.ppr")
 ALPHA = 0.15
@@ -88,10 +88,8 @@ def igraph_ppr(local, sources: np.ndarray, budget_s: float) -> tuple[np.ndarray,
 def numpy_one_core(local, sources: np.ndarray, walks: int) -> float:
     """Walk positions per second of the bare numpy kernel on this process's one core (no push)."""
     a = local.adjacency
-    cum = csr_arrays(a.indptr, a.data if local.weighted else None)
-    rng = np.random.default_rng(0)
-    _, seconds = timed(lambda: walk_scores(sources, a.indptr.astype(np.int64), a.indices.astype(np.int64), cum,
-                                           walks, ALPHA, "visits", "source", 100, rng, 0))
+    walked = walk_graph(a.indptr, a.indices, a.data if local.weighted else None, push=False)
+    _, seconds = timed(lambda: walk_scores(sources, walked, walks, ALPHA, "visits", "source", 100, 0, 0))
     return len(sources) * walks / ALPHA / seconds
 
 

@@ -42,6 +42,13 @@ def at_least(low: float) -> Check:
     return check
 
 
+def at_most(high: float) -> Check:
+    def check(name: str, value: Any) -> None:
+        if value is not None and value > high:
+            raise ParameterError(f"{name}={value!r} must be at most {high}", key=name)
+    return check
+
+
 def between(low: float, high: float, low_open: bool = False, high_open: bool = False, hint: str = "") -> Check:
     def check(name: str, value: Any) -> None:
         if value is None:

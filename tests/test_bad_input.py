@@ -28,6 +28,7 @@ from sparkgraph.errors import (
     ConfigError,
     DatasetNotFoundError,
     EmptyGraphError,
+    GraphTooLargeError,
     InputError,
     InvalidWeightError,
     MissingColumnError,
@@ -38,12 +39,21 @@ from sparkgraph.errors import (
 from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.io import read_edges
 from sparkgraph.output import atomic_output, read_manifest
-from sparkgraph.ppr import PPRParams, QueryParams, WalkIndex, WalkIndexParams, fully_ppr
+from sparkgraph.ppr import (
+    PPRParams,
+    QueryParams,
+    WalkIndex,
+    WalkIndexParams,
+    build_walk_index,
+    fully_ppr,
+    query,
+)
 from sparkgraph.session import SessionConfig
 
 STATS = ["run", "stats", "--input.dataset", "karate", "--output.path", "{out}"]
 PPR = ["run", "ppr", "--input.dataset", "karate", "--output.path", "{out}"]
 QUERY = ["run", "ppr_query", "--output.path", "{out}"]
+WALK_INDEX = ["run", "walk_index", "--input.dataset", "karate", "--output.path", "{out}"]
 COMMUNITIES = ["run", "communities", "--input.dataset", "karate", "--output.path", "{out}"]
 EDGES = "1\t2\t1.5\n2\t3\t2.0\n3\t1\t1.0\n"
 
@@ -113,6 +123,22 @@ CLI_CASES = [
      "query.prune=1.5 must be in [0, 1)"),
     ("index walks zero", ["run", "walk_index", "--input.dataset", "karate", "--index.walks_per_vertex", "0",
                           "--output.path", "{out}"], {}, "index.walks_per_vertex=0 must be at least 1"),
+    ("ppr dangling discard", PPR + ["--ppr.dangling", "discard"], {},
+     "ppr.dangling='discard' is not known; use one of source, stop"),
+    ("seed beyond 64 bits", PPR + ["--ppr.seed", "9223372036854775808"], {},
+     "ppr.seed=9223372036854775808 must be at most 9223372036854775807"),
+    ("segment degree zero", PPR + ["--ppr.segment_max_degree", "0"], {}, "ppr.segment_max_degree=0 must be at least 1"),
+    ("broadcast budget zero", PPR + ["--ppr.broadcast_max_bytes", "0"], {}, "ppr.broadcast_max_bytes=0 must be at least 1"),
+    ("index negative seed", WALK_INDEX + ["--index.seed", "-1"], {}, "index.seed=-1 must be at least 0"),
+    ("index dangling discard", WALK_INDEX + ["--index.dangling", "discard"], {},
+     "index.dangling='discard' is not known; use one of source, stop"),
+    ("index unknown strategy", WALK_INDEX + ["--index.strategy", "joins"], {}, "index.strategy='joins' is not known"),
+    ("index over an existing output", WALK_INDEX, {"out/manifest.json": "{}"},
+     "already exists; remove it or run with output mode 'overwrite'"),
+    ("query rounds negative", QUERY + ["--index.path", "{tmp}/i", "--sources.ids", "1", "--query.rounds", "-1"], {},
+     "query.rounds=-1 must be at least 0"),
+    ("query budget zero", QUERY + ["--index.path", "{tmp}/i", "--sources.ids", "1", "--query.broadcast_max_bytes", "0"],
+     {}, "query.broadcast_max_bytes=0 must be at least 1"),
     ("output under a file", ["run", "stats", "--input.dataset", "karate", "--output.path", "{tmp}/afile/out"],
      {"afile": "x"}, "lies under the file"),
     ("output where nothing can be written", ["run", "stats", "--input.dataset", "karate", "--output.path",
@@ -219,6 +245,29 @@ API_CASES = [
     ("query strategy", lambda s, g, t: QueryParams(strategy="joins"), ParameterError, "use one of auto, broadcast, distributed"),
     ("index walks zero", lambda s, g, t: WalkIndexParams(walks_per_vertex=0), ParameterError, "walks_per_vertex=0 must be at least 1"),
     ("index dangling discard", lambda s, g, t: WalkIndexParams(dangling="discard"), ParameterError, "dangling='discard' is not known"),
+    ("ppr dangling discard", lambda s, g, t: PPRParams(dangling="discard"), ParameterError,
+     "dangling='discard' is not known; use one of source, stop"),
+    ("seed beyond 64 bits", lambda s, g, t: PPRParams(seed=2**63), ParameterError,
+     "seed=9223372036854775808 must be at most 9223372036854775807"),
+    ("segment degree zero", lambda s, g, t: PPRParams(segment_max_degree=0), ParameterError,
+     "segment_max_degree=0 must be at least 1"),
+    ("broadcast budget as text", lambda s, g, t: PPRParams(broadcast_max_bytes="1g"), ParameterError,
+     "broadcast_max_bytes='1g' is not an integer"),
+    ("index negative seed", lambda s, g, t: WalkIndexParams(seed=-1), ParameterError, "seed=-1 must be at least 0"),
+    ("index seed beyond 64 bits", lambda s, g, t: WalkIndexParams(seed=2**64), ParameterError,
+     "seed=18446744073709551616 must be at most 9223372036854775807"),
+    ("index fingerprint size zero", lambda s, g, t: WalkIndexParams(fingerprint_size=0), ParameterError,
+     "fingerprint_size=0 must be at least 1"),
+    ("index restart probability 1", lambda s, g, t: WalkIndexParams(restart_prob=1), ParameterError,
+     "restart_prob=1.0 must be in (0, 1)"),
+    ("query rounds negative", lambda s, g, t: QueryParams(rounds=-1), ParameterError, "rounds=-1 must be at least 0"),
+    ("query budget zero", lambda s, g, t: QueryParams(broadcast_max_bytes=0), ParameterError,
+     "broadcast_max_bytes=0 must be at least 1"),
+    ("query sources per batch zero", lambda s, g, t: QueryParams(sources_per_batch=0), ParameterError,
+     "sources_per_batch=0 must be at least 1"),
+    ("query of an index over the broadcast budget", lambda s, g, t: query(
+        _walk_index(g), [1], QueryParams(strategy="broadcast", broadcast_max_bytes=100)), GraphTooLargeError,
+     "over the 500 bytes allowed (5 x broadcast_max_bytes=100); raise QueryParams.broadcast_max_bytes"),
     ("duplicate policy", lambda s, g, t: GraphOptions(duplicates="avg"), ParameterError, "duplicates='avg' is not known"),
     ("session memory", lambda s, g, t: SessionConfig(driver_memory="lots"), ParameterError, "is not a memory size"),
     ("session remote", lambda s, g, t: SessionConfig(remote="http://x"), ParameterError, "is not a Spark Connect address"),
@@ -367,6 +416,13 @@ def _not_an_index(spark, tmp: Path):
 _INDEXES: dict = {}
 
 
+def _walk_index(graph) -> WalkIndex:
+    """A small walk index of karate, built once per test session."""
+    if "walk" not in _INDEXES:
+        _INDEXES["walk"] = build_walk_index(graph, WalkIndexParams(walks_per_vertex=50, fingerprint_size=5))
+    return _INDEXES["walk"]
+
+
 def _community_index(spark, graph) -> CommunityIndex:
     """A small community index of karate, built once per test session."""
     if "karate" not in _INDEXES:
@@ -397,6 +453,20 @@ def test_python_api(spark, karate, tmp_path, case, call, error, words):
     with pytest.raises(error) as caught:
         call(spark, karate, tmp_path)
     assert words in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_walk_index_refuses_an_existing_output_before_walking(tmp_path, capsys, monkeypatch):
+    """The output path is checked first: an index is not built only to be refused at the end."""
+    import sparkgraph.jobs.walk_index as job
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the index was built before the output path was checked")
+
+    monkeypatch.setattr(job, "build_walk_index", fail)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "manifest.json").write_text("{}")
+    assert main(["run", "walk_index", "--input.dataset", "karate", "--output.path", str(tmp_path / "out")]) == 2
+    assert "already exists; remove it or run with output mode 'overwrite'" in capsys.readouterr().err
 
 
 def test_the_catalogue_keeps_growing():

@@ -133,7 +133,12 @@ def test_walk_index_and_query_jobs(spark, tmp_path, capsys):
     index, answers = tmp_path / "index", tmp_path / "answers"
     assert main(["run", "walk_index", "--config", "conf/walk_index.yaml", "--input.dataset", "karate",
                  "--index.walks_per_vertex", "300", "--output.path", str(index)]) == 0
-    assert "fingerprint_entries" in capsys.readouterr().out
+    summary = capsys.readouterr().out
+    assert "fingerprint_entries" in summary
+    # each phase timed once, in the summary and the manifest alike; the whole run's seconds besides
+    phases = read_manifest(spark, str(index))["phases"]
+    assert set(phases) == {"build graph", "fingerprints", "save"} and all(v >= 0 for v in phases.values())
+    assert str(phases) in summary and "seconds" in summary
     assert main(["run", "ppr_query", "--config", "conf/ppr_query.yaml", "--index.path", str(index),
                  "--sources.ids", "1,34", "--query.top_k", "3", "--output.path", str(answers)]) == 0
     # the job is the API's query over the saved index (its accuracy is tested in test_ppr)

@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sparkgraph.udfs import walks
+from sparkgraph.udfs import push
 from sparkgraph.udfs.alias import alias_table
+from sparkgraph.udfs.push import push_flow, transition_csr
 from sparkgraph.udfs.walks import (
-    csr_arrays,
     next_hops,
-    push_flow,
     start_walkers,
     top_k_per_group,
-    transition_csr,
+    walk_graph,
     walk_scores,
 )
 
@@ -36,12 +35,12 @@ def test_weighted_next_hops_follow_the_weights():
     indices = np.array([1, 2, 3, 0])
     weights = np.array([1.0, 3.0, 6.0, 1.0])
     draws = 200_000
-    hops = next_hops(np.zeros(draws, dtype=np.int64), indptr, indices, csr_arrays(indptr, weights),
-                     np.random.default_rng(0))
+    uniform = np.random.default_rng(0).random(draws)
+    hops = next_hops(np.zeros(draws, dtype=np.int64), uniform, walk_graph(indptr, indices, weights))
     freq = np.bincount(hops, minlength=4)[1:] / draws
     # binomial standard error sqrt(p(1-p)/N) < 0.0012; 5 of them
     assert np.allclose(freq, [0.1, 0.3, 0.6], atol=0.006)
-    assert set(next_hops(np.ones(100, dtype=np.int64), indptr, indices, None, np.random.default_rng(1))) == {0}
+    assert set(next_hops(np.ones(100, dtype=np.int64), uniform[:100], walk_graph(indptr, indices))) == {0}
 
 
 def test_top_k_per_group_keeps_the_highest_and_breaks_ties_by_item():
@@ -58,8 +57,7 @@ def _small_graph() -> tuple[sp.csr_matrix, sp.csr_matrix]:
     dense = (rng.random((30, 30)) < 0.1) * rng.random((30, 30))
     dense[:5] = 0
     adj = sp.csr_matrix(dense)
-    return adj, transition_csr(adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
-                               csr_arrays(adj.indptr, adj.data))
+    return adj, transition_csr(adj.indptr.astype(np.int64), adj.indices.astype(np.int64), adj.data)
 
 
 def _as_dense(matrix) -> np.ndarray:
@@ -70,7 +68,7 @@ def _as_dense(matrix) -> np.ndarray:
 @pytest.mark.parametrize("dangling", ["source", "stop", "discard"])
 def test_push_flow_conserves_mass(dangling, layout, monkeypatch):
     if layout == "sparse":
-        monkeypatch.setattr(walks, "DENSE_FLOW_ENTRIES", 0)
+        monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
     adj, transition = _small_graph()
     rows = np.asarray(transition.sum(axis=1)).ravel()
     assert np.allclose(rows[5:][np.diff(adj.indptr)[5:] > 0], 1.0) and np.all(rows[:5] == 0)
@@ -88,16 +86,14 @@ def test_push_flow_conserves_mass(dangling, layout, monkeypatch):
 def test_dense_and_sparse_layouts_give_the_same_estimates(dangling, monkeypatch):
     """Same seed, same walks: the dense (float32 push, bincount tallies, partition top-k) and the
     sparse (float64 push, sorted tallies, lexsort top-k) paths agree to float32 rounding."""
-    adj, transition = _small_graph()
+    adj, _ = _small_graph()
     sources = np.array([0, 7, 12, 20])
-    args = (sources, adj.indptr.astype(np.int64), adj.indices.astype(np.int64), csr_arrays(adj.indptr, adj.data),
-            500, 0.15, "visits", dangling, 100)
+    args = (sources, walk_graph(adj.indptr, adj.indices, adj.data), 500, 0.15, "visits", dangling, 100, 9)
     results = {}
-    for layout, limit in (("dense", walks.DENSE_FLOW_ENTRIES), ("sparse", 0)):
-        monkeypatch.setattr(walks, "DENSE_FLOW_ENTRIES", limit)
+    for layout, limit in (("dense", push.DENSE_FLOW_ENTRIES), ("sparse", 0)):
+        monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", limit)
         for k in (None, 5):
-            owner, target, score = walk_scores(*args, np.random.default_rng(9), push_rounds=3,
-                                               transition=transition, top_k=k)
+            owner, target, score = walk_scores(*args, push_rounds=3, top_k=k)
             results[layout, k] = sp.csr_matrix((score, (owner, target)), shape=(4, 31)).toarray()
     for k in (None, 5):
         assert np.allclose(results["dense", k], results["sparse", k], atol=1e-6)
@@ -115,11 +111,10 @@ def test_dense_and_sparse_layouts_give_the_same_estimates(dangling, monkeypatch)
 def test_a_batch_without_walkers(layout, monkeypatch):
     """A source without out-edges under discard: the push settles everything, no walker starts."""
     if layout == "sparse":
-        monkeypatch.setattr(walks, "DENSE_FLOW_ENTRIES", 0)
-    adj, transition = _small_graph()
-    owner, target, score = walk_scores(np.array([0]), adj.indptr.astype(np.int64), adj.indices.astype(np.int64),
-                                       csr_arrays(adj.indptr, adj.data), 100, 0.15, "visits", "discard", 100,
-                                       np.random.default_rng(0), push_rounds=2, transition=transition, top_k=5)
+        monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
+    adj, _ = _small_graph()
+    owner, target, score = walk_scores(np.array([0]), walk_graph(adj.indptr, adj.indices, adj.data), 100, 0.15,
+                                       "visits", "discard", 100, 0, push_rounds=2, top_k=5)
     assert sorted(zip(target.tolist(), score.tolist(), strict=True)) == [(0, pytest.approx(0.15)), (30, pytest.approx(0.85))]
 
 
@@ -132,7 +127,7 @@ def test_walkers_start_by_systematic_sampling(layout):
     residual[5] = 0  # a row without residual starts no walker
     walks = 1000
     start = residual if layout == "dense" else sp.csr_matrix(residual)
-    owner, position, scale = start_walkers(start, walks, np.random.default_rng(1))
+    owner, position, scale = start_walkers(start, walks, np.random.default_rng(1).random(64))
     counts = np.zeros(residual.shape)
     np.add.at(counts, (owner, position), 1)
     mass = residual.sum(axis=1, dtype=np.float64)

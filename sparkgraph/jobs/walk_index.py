@@ -39,12 +39,11 @@ def run(spark: SparkSession, config: Config) -> dict:
     with track(spark, "fingerprints"):
         index = build_walk_index(graph, config.index)
     indexed = time.perf_counter()
-    with track(spark, "save"):
-        index.save(config.output.path, config.output.mode)
+    phases = index.save(config.output.path, config.output.mode,
+                        phases={"build graph": round(built - started, 3), "fingerprints": round(indexed - built, 3)})
     summary = {"input": input_label(source), "output": config.output.path, "vertices": graph.n, "edges": graph.m,
                "fingerprint_entries": index.rows["fingerprints"], "walks_per_vertex": config.index.walks_per_vertex,
-               "phases": {"build graph": round(built - started, 1), "fingerprints": round(indexed - built, 1),
-                          "save": round(time.perf_counter() - indexed, 1)}}
+               "phases": phases}
     index.unpersist()
     return summary
 

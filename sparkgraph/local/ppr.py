@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.ppr.params import PPRParams
-from sparkgraph.udfs.walks import csr_arrays, top_k_per_group, walk_scores
+from sparkgraph.udfs.walks import top_k_per_group, walk_graph, walk_scores
 
 
 def transition_matrix(graph: LocalGraph) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -73,18 +73,25 @@ def exact_ppr(graph: LocalGraph, sources: np.ndarray, restart_prob: float = 0.15
 
 
 def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -> sp.csr_matrix:
-    """Monte Carlo PPR with the same kernel as the distributed broadcast strategy, on one core.
+    """Monte Carlo PPR with the kernel of the Spark broadcast strategy, on one core.
+
+    Each source walks on its own random stream of ``params.seed``, so every estimate equals the
+    broadcast strategy's for the same source, seed and parameters, to the last bit.
 
     Returns:
         ``len(sources) x n`` sparse matrix of estimates (all targets, not only the top k).
+
+    Example:
+        >>> pi = monte_carlo_ppr(load_local("karate"), np.array([0, 33]), PPRParams(seed=1))
+        >>> pi.shape
+        (2, 34)
     """
     a = graph.adjacency
-    cum = csr_arrays(a.indptr, a.data if graph.weighted else None)
-    rng = np.random.default_rng(params.seed)
-    owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), a.indptr.astype(np.int64),
-                                       a.indices.astype(np.int64), cum, params.walks_per_source,
-                                       params.restart_prob, params.estimator, params.dangling,
-                                       params.max_steps, rng, params.push_rounds_for(graph.n))
+    rounds = params.push_rounds_for(graph.n)
+    walked = walk_graph(a.indptr, a.indices, a.data if graph.weighted else None, push=rounds > 0)
+    owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), walked, params.walks_per_source,
+                                       params.restart_prob, params.estimator, params.dangling, params.max_steps,
+                                       params.seed, rounds)
     return sp.csr_matrix((score, (owner, target)), shape=(len(sources), graph.n))
 
 

@@ -16,8 +16,10 @@ The three optimizations of Lin (WWW 2019), as done here:
 3. **Batches.** The ω walks per source run in batches sized so that one round holds at most
    ``walks_per_batch`` walkers, bounding shuffle size and memory.
 
-Random numbers are hashes of (seed, round, walker id), so results do not depend on
-partitioning or shuffle order.
+Random numbers are hashes of (seed, round, salt, walker id) with walker id = source · ω + j, so
+each source has its own stream and results do not depend on partitioning, shuffle order or
+batching. Credits are tallied as counts (visits, and walk ends worth a whole credit), whose sums
+are exact in any order, and turned into scores once at the end.
 """
 
 from __future__ import annotations
@@ -90,49 +92,58 @@ def _alias_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"src": src, "pos": pos, "dst": dst, "prob": prob, "alias": alias})
 
 
-class _Walker:
-    """Rounds of the walk over walker rows ``(source, walker, cur, deg, source_deg)``."""
+def _credits(walkers: DataFrame, target: Column | str, visits: float, ends: float) -> DataFrame:
+    """Credit rows ``(source, walker, target, visits, ends)``: a visit is worth α, an end 1."""
+    target = F.col(target) if isinstance(target, str) else target
+    return walkers.select("source", "walker", target.cast("long").alias("target"), F.lit(visits).alias("visits"),
+                          F.lit(ends).alias("ends"))
 
-    def __init__(self, arcs: DataFrame, params: PPRParams):
+
+class _Walker:
+    """Rounds of the walk over walker rows ``(source, walker, cur, deg, source_deg)``.
+
+    ``dangling`` is the walk's policy (``params.dangling``, or ``discard`` for the walk index);
+    ``salt`` separates the random streams of different walks (segments, main walk).
+    """
+
+    def __init__(self, arcs: DataFrame, params: PPRParams, dangling: str, salt: int = 0):
         self.arcs = arcs
         self.p = params
+        self.dangling = dangling
+        self.salt = salt
 
     def step(self, walkers: DataFrame, round_: int, last: bool, stop_at_sinks: bool
              ) -> tuple[DataFrame, DataFrame]:
-        """One round: ``(credits (source, walker, target, credit), walkers still moving)``.
+        """One round: ``(credits (source, walker, target, visits, ends), walkers still moving)``.
 
         ``stop_at_sinks`` (segment building) leaves walkers at vertices without out-edges
         alive and unmoved, so the main walk can apply the dangling policy.
         """
-        p, alpha = self.p, self.p.restart_prob
+        p, alpha, salt = self.p, self.p.restart_prob, self.salt
         credits = []
         sink = F.col("deg") == 0
         if stop_at_sinks:
             parked = walkers.filter(sink)
             walkers = walkers.filter(~sink)
-        elif p.dangling == "stop":
-            credits.append(walkers.filter(sink).select("source", "walker", F.col("cur").alias("target"),
-                                                       F.lit(1.0).alias("credit")))
+        elif self.dangling == "stop":
+            credits.append(_credits(walkers.filter(sink), "cur", 0.0, 1.0))
             walkers = walkers.filter(~sink)
-        stop = F.lit(True) if last else uniform(p.seed, round_, 0) < alpha
+        stop = F.lit(True) if last else uniform(p.seed, round_, salt) < alpha
         walkers = walkers.withColumn("stop", stop)
         if p.estimator == "visits":
-            credits.append(walkers.select("source", "walker", F.col("cur").alias("target"),
-                                          F.lit(alpha).alias("credit")))
+            credits.append(_credits(walkers, "cur", 1.0, 0.0))
         else:
-            credits.append(walkers.filter("stop").select("source", "walker", F.col("cur").alias("target"),
-                                                          F.lit(1.0).alias("credit")))
+            credits.append(_credits(walkers.filter("stop"), "cur", 0.0, 1.0))
         movers = walkers.filter(~F.col("stop")).drop("stop")
-        if p.dangling == "discard":
+        if self.dangling == "discard":
             # the walk index: a walk reaching a jump ends, counted towards target -1 (the jump share)
-            credits.append(movers.filter(sink).select("source", "walker", F.lit(-1).cast("long").alias("target"),
-                                                      F.lit(1.0).alias("credit")))
+            credits.append(_credits(movers.filter(sink), F.lit(-1), 0.0, 1.0))
             movers = movers.filter(~sink)
         jumpers = movers.filter(sink).withColumn("cur", F.col("source")).withColumn("deg", F.col("source_deg"))
         steppers = movers.filter(~sink).withColumn(
-            "pos", F.floor(uniform(p.seed, round_, 1) * F.col("deg")).cast("long"))
+            "pos", F.floor(uniform(p.seed, round_, salt + 1) * F.col("deg")).cast("long"))
         arcs = self.arcs.withColumnRenamed("src", "cur")
-        coin = uniform(p.seed, round_, 2) < F.col("prob")
+        coin = uniform(p.seed, round_, salt + 2) < F.col("prob")
         moved = (steppers.join(arcs, ["cur", "pos"])
                  .select("source", "walker",
                          F.when(coin, F.col("dst")).otherwise(F.col("alias")).alias("cur"),
@@ -145,17 +156,18 @@ class _Walker:
 
 
 def _sum_credits(credits: DataFrame) -> DataFrame:
-    return credits.groupBy("source", "target").agg(F.sum("credit").alias("credit"))
+    """Visits and ends per (source, target): sums of whole numbers, exact in any order."""
+    return credits.groupBy("source", "target").agg(F.sum("visits").alias("visits"), F.sum("ends").alias("ends"))
 
 
 class Segments:
     """Precomputed segments from small vertices (optimization 2), keyed by (start vertex, segment).
 
-    ``credits``: ``(cur, seg, target, credit)``, what a walker at ``cur`` that takes segment ``seg``
+    ``credits``: ``(cur, seg, target, visits, ends)``, what a walker at ``cur`` that takes segment ``seg``
     earns; ``ends``: ``(cur, seg, end, end_deg)``, where it stands afterwards if still moving.
     """
 
-    def __init__(self, graph: Graph, arcs: DataFrame, params: PPRParams):
+    def __init__(self, graph: Graph, arcs: DataFrame, params: PPRParams, dangling: str):
         spark = graph.spark
         k = self.k = params.segments_per_vertex
         parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
@@ -167,8 +179,8 @@ class Segments:
                    .select(F.col("id").alias("source"), (F.col("id") * k + F.col("seg")).alias("walker"),
                            F.col("id").alias("cur"), F.col("out_degree").alias("deg"),
                            F.col("out_degree").alias("source_deg")))
-        # segments use their own random stream, independent of the main walk's
-        engine = _Walker(arcs, PPRParams(**{**params.__dict__, "seed": params.seed + 7919}))
+        # segments use their own random streams (salts 4..6), independent of the main walk's (0..3)
+        engine = _Walker(arcs, params, dangling, salt=4)
         credits = []
         for r in range(params.segment_length):
             c, walkers = engine.step(walkers, r, last=False, stop_at_sinks=True)
@@ -178,7 +190,8 @@ class Segments:
             return df.withColumn("seg", F.col("walker") % k).withColumn("cur", F.col("source"))
 
         self.credits = (keyed(union_all(credits)).groupBy("cur", "seg", "target")
-                        .agg(F.sum("credit").alias("credit")).persist(StorageLevel.MEMORY_AND_DISK))
+                        .agg(F.sum("visits").alias("visits"), F.sum("ends").alias("ends"))
+                        .persist(StorageLevel.MEMORY_AND_DISK))
         self.ends = keyed(walkers.select("source", "walker", F.col("cur").alias("end"), F.col("deg").alias("end_deg"))
                           ).select("cur", "seg", "end", "end_deg").persist(StorageLevel.MEMORY_AND_DISK)
         log.info("segments: %d credit rows, %d open ends", self.credits.count(), self.ends.count())
@@ -189,7 +202,7 @@ class Segments:
     def jump(self, walkers: DataFrame, round_: int) -> tuple[DataFrame, DataFrame]:
         """Apply one random segment to each walker (all at small vertices)."""
         picked = walkers.withColumn("seg", F.floor(uniform(self.seed, round_, 3) * self.k).cast("long"))
-        credits = picked.join(self.credits, ["cur", "seg"]).select("source", "walker", "target", "credit")
+        credits = picked.join(self.credits, ["cur", "seg"]).select("source", "walker", "target", "visits", "ends")
         moved = (picked.join(self.ends, ["cur", "seg"])
                  .select("source", "walker", F.col("end").alias("cur"), F.col("end_deg").alias("deg"), "source_deg"))
         return credits, moved
@@ -199,7 +212,7 @@ class Segments:
         self.ends.unpersist()
 
 
-def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataFrame:
+def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling: str | None = None) -> DataFrame:
     """All estimated PPR entries ``(source, target, score)`` (dense ids) by distributed walks.
 
     Args:
@@ -207,7 +220,10 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataF
         ids: Dense source ids ``(id)``.
         params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, max_steps, seed,
             and the segment settings; ``segment_length=0`` runs without segments).
+        dangling: The walk's dangling policy when not ``params.dangling`` (``discard``: the
+            walk index's walks, whose jump share is target -1).
     """
+    dangling = dangling or params.dangling
     spark = graph.spark
     started = time.perf_counter()
     job_description(spark, "sparkgraph ppr: arc table")
@@ -218,11 +234,11 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataF
     jumps = None
     if params.segment_length > 0:
         job_description(spark, "sparkgraph ppr: segments from small vertices")
-        jumps = Segments(graph, arcs, params)
+        jumps = Segments(graph, arcs, params, dangling)
     parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
     omega = params.walks_per_source
     per_batch = max(1, min(omega, params.walks_per_batch // max(1, num_sources)))
-    engine = _Walker(arcs, params)
+    engine = _Walker(arcs, params, dangling)
     total = None
     rounds = 0
     for first in range(0, omega, per_batch):
@@ -260,4 +276,5 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams) -> DataF
     if jumps is not None:
         jumps.unpersist()
     log.info("distributed walks: %d rounds in %.1fs", rounds, time.perf_counter() - started)
-    return total.select("source", "target", (F.col("credit") / omega).alias("score"))
+    alpha = params.restart_prob
+    return total.select("source", "target", ((F.col("visits") * alpha + F.col("ends")) / omega).alias("score"))

@@ -26,13 +26,7 @@ from sparkgraph.graph import Graph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism
 from sparkgraph.shipping import map_with_matrices, ship_matrix
-from sparkgraph.udfs.walks import (
-    DENSE_FLOW_ENTRIES,
-    DENSE_MAX_VERTICES,
-    csr_arrays,
-    transition_csr,
-    walk_scores,
-)
+from sparkgraph.udfs.walks import walk_graph, walk_scores
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +92,22 @@ def fully_ppr(graph: Graph, params: PPRParams | None = None, sources=None, top_k
 
 
 def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = True,
-                 sources_count: int | None = None) -> DataFrame:
+                 sources_count: int | None = None, dangling: str | None = None) -> DataFrame:
     """``(source, target, score)`` over dense ids, by the strategy ``params`` selects
-    (``sources_count``, when known, is shown as progress)."""
+    (``sources_count``, when known, is shown as progress).
+
+    ``dangling`` overrides ``params.dangling`` with a policy users do not choose: ``discard``,
+    for the walk index's walks (a walk ends at a jump and counts towards target -1).
+    """
+    dangling = dangling or params.dangling
     if choose_strategy(graph, params) == "broadcast":
-        return _broadcast_scores(graph, ids, params, top_k, sources_count)
+        return _broadcast_scores(graph, ids, params, top_k, sources_count, dangling)
     from sparkgraph.ppr.distributed import distributed_scores
 
     if params.push_rounds:
         log.warning("push_rounds=%d applies to the broadcast strategy; the distributed strategy walks plainly",
                     params.push_rounds)  # (said only when set explicitly; auto pushes only where it can)
-    scores = distributed_scores(graph, ids, params)
+    scores = distributed_scores(graph, ids, params, dangling)
     return keep_top_k(scores, params.top_k) if top_k else scores
 
 
@@ -122,36 +121,39 @@ def keep_top_k(scores: DataFrame, k: int) -> DataFrame:
     return scores.withColumn("_rank", rank).filter((F.col("_rank") <= k) | jump).drop("_rank")
 
 
+def walk_tasks(graph: Graph) -> int:
+    """Tasks of the broadcast strategy's walk stage: four per core (a straggler costs less), at most one per vertex."""
+    return max(1, min(graph.n, 4 * parallelism(graph.spark)))
+
+
 def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool,
-                      sources_count: int | None = None) -> DataFrame:
-    """Each task walks its sources in numpy over the whole CSR adjacency, shipped to it as chunks."""
+                      sources_count: int | None, dangling: str) -> DataFrame:
+    """Each task walks its sources in numpy over the whole CSR adjacency, shipped to it as chunks.
+
+    How the sources fall into partitions, Arrow batches and chunks changes nothing: each source
+    walks on its own random stream (:func:`~sparkgraph.udfs.walks.walk_scores`).
+    """
     adjacency = ship_matrix(graph.edges, "adjacency", graph.n, graph.n, graph.num_arcs, row="src", col="dst",
                             value="weight" if graph.weighted else None)
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
     rounds = params.push_rounds_for(graph.n)
     if rounds:
         per_chunk = min(per_chunk, params.push_sources_per_batch)
-        if graph.n <= DENSE_MAX_VERTICES:  # a small graph: chunks that fit the dense layout, whose push is fastest
-            per_chunk = min(per_chunk, max(1, DENSE_FLOW_ENTRIES // (graph.n + 1)))
     p = params
 
     def build(matrices):
         indptr, indices, weights = matrices["adjacency"]
-        cumweights = csr_arrays(indptr, weights)
-        return indptr, indices, cumweights, (transition_csr(indptr, indices, cumweights) if rounds else None)
+        return walk_graph(indptr, indices, weights, push=rounds > 0)
 
-    def walk(ids_batch, built):
-        indptr, indices, cumweights, transition = built
+    def walk(ids_batch, walked):
         for lo in range(0, len(ids_batch), per_chunk):
             chunk = ids_batch[lo: lo + per_chunk]
-            rng = np.random.default_rng([p.seed, int(chunk[0])])
-            owner, target, score = walk_scores(chunk, indptr, indices, cumweights, p.walks_per_source,
-                                               p.restart_prob, p.estimator, p.dangling, p.max_steps, rng,
-                                               rounds, transition, p.top_k if top_k else None)
-            target = np.where(target == len(indptr) - 1, -1, target)  # the jump share under "discard"
+            owner, target, score = walk_scores(chunk, walked, p.walks_per_source, p.restart_prob, p.estimator,
+                                               dangling, p.max_steps, p.seed, rounds, p.top_k if top_k else None)
+            target = np.where(target == walked.n, -1, target)  # the jump share under "discard"
             yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 
-    partitions = max(1, min(graph.n, 4 * parallelism(graph.spark)))
+    partitions = walk_tasks(graph)
     if sources_count is not None:  # the sources are walked inside the tasks of one stage
         progress.expect_tasks("sources", sources_count, partitions)
     job_description(graph.spark, f"sparkgraph ppr: walks ({p.walks_per_source} per source, broadcast)")

@@ -33,16 +33,22 @@ from pyspark.sql import types as T
 from sparkgraph.errors import GraphTooLargeError, ParameterError
 from sparkgraph.graph import BROADCAST_ID_MAP, Graph, ids_of, names_of, union_all
 from sparkgraph.output import atomic_output, read_manifest, read_output
-from sparkgraph.params import at_least, between, one_of, param, validate
+from sparkgraph.params import at_least, at_most, between, one_of, param, validate
 from sparkgraph.ppr.fully_ppr import SCORES_SCHEMA, dense_scores, keep_top_k
 from sparkgraph.ppr.params import DANGLING, STRATEGIES, PPRParams
 from sparkgraph.session import job_description, parallelism, truncate_lineage
 from sparkgraph.shipping import Shipment, map_with_matrices, ship_matrix
 from sparkgraph.udfs.compose import compose_scores
+from sparkgraph.udfs.streams import MAX_SEED
 
 log = logging.getLogger(__name__)
 
 JUMP = -1
+FORCED_BROADCAST_FACTOR = 5  # strategy='broadcast' ships an index up to this many times broadcast_max_bytes
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 2**20:.1f} MiB" if num_bytes >= 2**20 else f"{num_bytes:,} bytes"
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class WalkIndexParams:
         fingerprint_size: Entries kept per fingerprint (PowerWalk keeps 100).
         dangling: source or stop, as for :class:`PPRParams`.
         strategy: auto, broadcast or distributed, as for :class:`PPRParams`.
-        seed: Random seed.
+        seed: Random seed, 0 to 2**63 - 1; every vertex's walks draw from their own stream of it.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
@@ -63,15 +69,20 @@ class WalkIndexParams:
     fingerprint_size: int = param(100, at_least(1))
     dangling: str = param("source", one_of(*DANGLING))
     strategy: str = param("auto", one_of(*STRATEGIES))
-    seed: int = param(0, at_least(0))
+    seed: int = param(0, at_least(0), at_most(MAX_SEED))
 
     def __post_init__(self) -> None:
         validate(self)
 
     def walk_params(self) -> PPRParams:
+        """The fingerprints' walks as :class:`PPRParams` (walked with :meth:`walk_dangling`)."""
         return PPRParams(restart_prob=self.restart_prob, walks_per_source=self.walks_per_vertex,
-                         top_k=self.fingerprint_size, strategy=self.strategy, seed=self.seed,
-                         dangling="discard" if self.dangling == "source" else "stop")
+                         top_k=self.fingerprint_size, strategy=self.strategy, seed=self.seed, dangling=self.dangling)
+
+    def walk_dangling(self) -> str:
+        """The fingerprints' dangling policy: ``discard`` for ``source`` (a walk ends at a jump, whose
+        share is stored as target -1: the jump goes to the *query's* source), else ``stop``."""
+        return "discard" if self.dangling == "source" else "stop"
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,8 @@ class QueryParams:
             every task, which answers its share of sources with sparse products in numpy;
             distributed answers by joins against the partitioned index; auto picks broadcast
             when the index fits ``broadcast_max_bytes``.
-        broadcast_max_bytes: Index size up to which auto picks broadcast.
+        broadcast_max_bytes: Index size up to which auto picks broadcast (strategy broadcast ships
+            up to 5 times this, then refuses).
         sources_per_batch: Sources answered together in one task (broadcast).
     """
 
@@ -124,21 +136,33 @@ class WalkIndex:
     def spark(self) -> SparkSession:
         return self.fingerprints.sparkSession
 
-    def save(self, path: str, mode: str = "error") -> None:
+    def save(self, path: str, mode: str = "error", phases: dict[str, float] | None = None) -> dict[str, float]:
         """Write the index as Parquet under ``path`` (atomically, with a manifest).
 
         Besides the three tables, the transition and fingerprint matrices are saved as the chunks
         the broadcast query ships (about 8 bytes per entry), so a loaded index answers its first
         query without cutting them again.
+
+        Args:
+            path: The output folder.
+            mode: ``error`` (refuse an existing output) or ``overwrite``.
+            phases: Seconds of the phases that made the index (the walk_index job's), recorded in
+                the manifest before the ``save`` phase.
+
+        Returns:
+            The manifest's phases (``phases`` and ``save``), in seconds.
         """
         shipped = self._shipped or self._stored or self._cut_matrices()
         with atomic_output(self.spark, path, mode, job="walk_index", params=asdict(self.params),
                            seed=self.params.seed) as out:
-            out.write_table("fingerprints", self.fingerprints)
-            out.write_table("transitions", self.transitions)
-            out.write_table("vertices", self.vertices)
-            out.write_table("shipped", union_all([shipment.chunks for shipment in shipped]))
+            out.manifest["phases"].update(phases or {})
+            with out.phase("save"):
+                out.write_table("fingerprints", self.fingerprints)
+                out.write_table("transitions", self.transitions)
+                out.write_table("vertices", self.vertices)
+                out.write_table("shipped", union_all([shipment.chunks for shipment in shipped]))
             out.manifest["shipments"] = [shipment.describe() for shipment in shipped]
+        return dict(out.manifest["phases"])
 
     @classmethod
     def load(cls, spark: SparkSession, path: str) -> WalkIndex:
@@ -163,17 +187,22 @@ class WalkIndex:
         transition and fingerprint entry, and an int32 row length per vertex and matrix."""
         return 8 * (self.rows["fingerprints"] + self.rows["transitions"]) + 8 * (self.rows["vertices"] + 1)
 
-    def shipments(self, max_bytes: int) -> list[Shipment]:
+    def shipments(self, max_bytes: int, budget: str | None = None) -> list[Shipment]:
         """The transition (n x n) and fingerprint (n x (n+1), column n the jump share) matrices as
         chunks for :func:`~sparkgraph.shipping.map_with_matrices`, made and cached once per index.
+
+        Args:
+            max_bytes: The most the index may ship to each task.
+            budget: Which setting gives ``max_bytes``, for the message.
 
         Raises:
             GraphTooLargeError: They would ship more than ``max_bytes`` to each task.
         """
         if self.shipped_bytes() > max_bytes:
             raise GraphTooLargeError(
-                f"the walk index ships {self.shipped_bytes() / 2**30:.2f} GiB to every task, over the "
-                f"{max_bytes / 2**30:.2f} GiB budget; raise broadcast_max_bytes or use strategy='distributed'")
+                f"the walk index ships {_size(self.shipped_bytes())} to every task, over the {_size(max_bytes)} "
+                f"allowed ({budget or 'max_bytes'}); raise QueryParams.broadcast_max_bytes (query.broadcast_max_bytes "
+                "in the ppr_query job) or use strategy='distributed'")
         if self._shipped is None:
             job_description(self.spark, "sparkgraph walk index query: ship the index to the executors")
             self._shipped = [shipment.persist() for shipment in (self._stored or self._cut_matrices())]
@@ -226,7 +255,8 @@ def build_walk_index(graph: Graph, params: WalkIndexParams | None = None) -> Wal
     params = params or WalkIndexParams()
     started = time.perf_counter()
     job_description(graph.spark, "sparkgraph walk index: fingerprints")
-    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params(), sources_count=graph.n)
+    fingerprints = (dense_scores(graph, graph.vertices.select("id"), params.walk_params(), sources_count=graph.n,
+                                 dangling=params.walk_dangling())
                     .withColumnRenamed("source", "vertex").persist(StorageLevel.MEMORY_AND_DISK))
     degrees = graph.out_degrees()
     transitions = (graph.edges.join(degrees.select(F.col("id").alias("src"), "weighted_out_degree"), "src")
@@ -277,9 +307,10 @@ def query(index: WalkIndex, sources, params: QueryParams | None = None) -> DataF
 
 def _broadcast_query(index: WalkIndex, ids: DataFrame, params: QueryParams) -> DataFrame:
     """Each task answers its sources with :func:`compose_scores` over the index shipped to it."""
-    shipments = index.shipments(max(params.broadcast_max_bytes, 1) * 5)
+    shipments = index.shipments(FORCED_BROADCAST_FACTOR * params.broadcast_max_bytes,
+                                f"{FORCED_BROADCAST_FACTOR} x broadcast_max_bytes={params.broadcast_max_bytes}")
     n = index.rows["vertices"]
-    dangling = "discard" if index.params.dangling == "source" else "stop"
+    dangling = index.params.walk_dangling()
     alpha, p = index.params.restart_prob, params
 
     def build(matrices):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparkgraph.params import at_least, between, one_of, param, validate
-from sparkgraph.udfs.walks import DENSE_MAX_VERTICES
+from sparkgraph.params import at_least, at_most, between, one_of, param, validate
+from sparkgraph.udfs.push import DENSE_MAX_VERTICES
+from sparkgraph.udfs.streams import MAX_SEED
 
 ESTIMATORS = ("visits", "endpoints")
 STRATEGIES = ("auto", "broadcast", "distributed")
@@ -25,8 +26,7 @@ class PPRParams:
         estimator: visits counts every visit of a walk with weight α (lower variance);
             endpoints counts where walks stop (the paper's estimator).
         dangling: What a walk does at a vertex without out-edges: source jumps back to the
-            walk's source and continues (networkx's convention); stop ends the walk there
-            (discard, for the walk index: the walk ends and counts towards target -1).
+            walk's source and continues (networkx's convention); stop ends the walk there.
         strategy: broadcast ships the adjacency to every task; distributed advances walks by
             joins against the partitioned adjacency; auto picks broadcast when it fits.
         broadcast_max_bytes: Adjacency size up to which auto picks broadcast.
@@ -34,7 +34,9 @@ class PPRParams:
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
-        seed: Random seed (>= 0); same seed and partitioning give the same result.
+        seed: Random seed, 0 to 2**63 - 1. Each source walks on its own random stream, a pure
+            function of (seed, source): the same seed gives the same estimate for a source whatever
+            the partitioning, batch sizes, strategy batching or other sources requested.
         push_rounds: Rounds of exact flow from each source before the walks (push-then-walk, as
             in FORA): the walks then carry only the residual mass (1-α)^push_rounds, which cuts
             the error at equal ω; 0 turns it off. None (auto): 8 rounds on graphs of up to 65,536
@@ -52,13 +54,13 @@ class PPRParams:
     walks_per_source: int = param(1000, at_least(1))
     top_k: int = param(100, at_least(1))
     estimator: str = param("visits", one_of(*ESTIMATORS))
-    dangling: str = param("source", one_of(*DANGLING, "discard"))
+    dangling: str = param("source", one_of(*DANGLING))
     strategy: str = param("auto", one_of(*STRATEGIES))
     broadcast_max_bytes: int = param(512 * 1024**2, at_least(1))
     walks_per_batch: int = param(2_000_000, at_least(1))
     push_sources_per_batch: int = param(256, at_least(1))
     max_steps: int = param(100, at_least(1))
-    seed: int = param(0, at_least(0))
+    seed: int = param(0, at_least(0), at_most(MAX_SEED))
     push_rounds: int | None = param(None, between(0, 50, hint="0 turns the push off, null picks by graph size"))
     segment_length: int = param(0, at_least(0))
     segment_max_degree: int = param(8, at_least(1))

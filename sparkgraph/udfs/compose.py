@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from sparkgraph.udfs.walks import push_flow, rows_top_k
+from sparkgraph.udfs.push import in_batches, push_flow
+from sparkgraph.udfs.walks import rows_top_k
 
 
 def compose_scores(sources: np.ndarray, transition: sp.csr_matrix, fingerprints: sp.csr_matrix, rounds: int,
@@ -21,7 +22,7 @@ def compose_scores(sources: np.ndarray, transition: sp.csr_matrix, fingerprints:
 
     Args:
         sources: Dense ids of the sources.
-        transition: n x n row-stochastic transitions (:func:`~sparkgraph.udfs.walks.transition_csr`).
+        transition: n x n row-stochastic transitions (:func:`~sparkgraph.udfs.push.transition_csr`).
         fingerprints: n x (n+1) matrix, row v = v's fingerprint; column n = its jump share J_v,
             the share of its walks that reached a vertex without out-edges (``discard``).
         rounds: Rounds T of exact flow.
@@ -39,9 +40,16 @@ def compose_scores(sources: np.ndarray, transition: sp.csr_matrix, fingerprints:
         >>> row, target, score = compose_scores(np.array([0]), transition, fingerprints, 6, 0.15,
         ...                                     "discard", 1e-4, 10)
     """
+    return in_batches(sources, transition.shape[0], lambda batch: _compose_batch(
+        batch, transition, fingerprints, rounds, restart_prob, dangling, prune, top_k))
+
+
+def _compose_batch(sources: np.ndarray, transition: sp.csr_matrix, fingerprints: sp.csr_matrix, rounds: int,
+                   restart_prob: float, dangling: str, prune: float, top_k: int | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`compose_scores` for a batch within the dense layout's size."""
     n = transition.shape[0]
-    kept, residual = push_flow(np.asarray(sources, dtype=np.int64), transition, rounds, restart_prob, dangling,
-                               prune)
+    kept, residual = push_flow(sources, transition, rounds, restart_prob, dangling, prune)
     total = kept + residual @ fingerprints
     if sp.issparse(total):
         total = total.tocsr()

@@ -2,182 +2,182 @@
 
 All walks of a batch advance together: one array of positions, one step per loop
 iteration, so the Python loop runs about ``1/α`` times, not once per step of each walk.
+
+Randomness belongs to the source (:mod:`sparkgraph.udfs.streams`): walker ``j`` of source ``s``
+takes draw ``t`` of its own counter-based stream, keyed by ``(seed, s, j)``, at step ``t`` (to
+stop, and if not, rescaled, to pick its arc), and push-then-walk starts the walkers with an
+offset from the source's own stream. Every number a source's estimate is made of is computed
+from that source's row alone, in the same order in any batch (dense or sparse layout is chosen
+by the graph's size alone), so a source gets the same estimate, bit for bit, alone or among any
+other sources, in any task, and in the local twin.
+
+Weighted rows are sampled from per-row running sums (:func:`row_cumweights`), so a row's
+probabilities are exact to float64 precision relative to the row's own total, whatever the
+weights of other rows.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
+from sparkgraph.udfs.push import dense_layout, in_batches, push_flow, transition_csr
+from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 
-def next_hops(positions: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
-              cumweights: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    """One out-neighbour per position, chosen proportionally to edge weight (uniformly if unweighted).
+WALKER_STREAMS, START_STREAMS = 1, 2  # stream salts: walkers' coins; the push walkers' start offsets
 
-    Positions must have at least one out-edge. ``cumweights`` is the running sum of all arc
-    weights in CSR order, so a row's arcs own consecutive intervals of it.
+
+@dataclass(frozen=True)
+class WalkGraph:
+    """The adjacency as the walks use it; :func:`walk_graph` builds it (once per task).
+
+    Attributes:
+        indptr, indices: CSR arrays (int64), columns sorted within each row.
+        cumweights: :func:`row_cumweights` of the arc weights; None when unweighted.
+        transition: :func:`transition_csr`, for push-then-walk; None when not built.
     """
-    start, end = indptr[positions], indptr[positions + 1]
-    if cumweights is None:
-        arc = start + (rng.random(len(positions)) * (end - start)).astype(np.int64)
-    else:
-        low = np.where(start > 0, cumweights[np.maximum(start - 1, 0)], 0.0)
-        target = low + rng.random(len(positions)) * (cumweights[end - 1] - low)
-        arc = np.searchsorted(cumweights, target, side="right")
-    return indices[np.clip(arc, start, end - 1)]
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    cumweights: np.ndarray | None
+    transition: sp.csr_matrix | None
+
+    @property
+    def n(self) -> int:
+        return len(self.indptr) - 1
 
 
-def transition_csr(indptr: np.ndarray, indices: np.ndarray, cumweights: np.ndarray | None) -> sp.csr_matrix:
-    """Row-stochastic transition matrix of the CSR adjacency (rows of vertices without out-edges are empty)."""
-    n = len(indptr) - 1
-    weights = np.ones(len(indices)) if cumweights is None else np.diff(np.r_[0.0, cumweights])
+def walk_graph(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None = None,
+               push: bool = True) -> WalkGraph:
+    """The :class:`WalkGraph` of a CSR adjacency (``weights`` None when unweighted; ``push``
+    builds the transition matrix push-then-walk needs).
+
+    Example:
+        >>> g = walk_graph(np.array([0, 2, 3, 3]), np.array([1, 2, 0]), np.array([1.0, 3.0, 1.0]))
+        >>> g.n, g.transition[0].toarray().tolist()
+        (3, [[0.0, 0.25, 0.75]])
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    return WalkGraph(indptr, indices, row_cumweights(indptr, weights),
+                     transition_csr(indptr, indices, weights) if push else None)
+
+
+def row_cumweights(indptr: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
+    """Per-row running sums of the arc weights, for :func:`next_hops` (None when unweighted).
+
+    Entry ``a``, an arc of row ``r``, is the complex number ``r + i·c`` with ``c`` the sum of row
+    ``r``'s weights up to arc ``a``: every row sums from zero on its own (``np.cumsum`` of the row),
+    so its probabilities do not depend on other rows' weights; numpy orders complex numbers by
+    real part, then imaginary part, so one ``np.searchsorted`` over all arcs finds an arc within
+    its row. Rows of equal degree are summed together (one ``cumsum`` per distinct degree).
+
+    Example:
+        >>> row_cumweights(np.array([0, 1, 3]), np.array([1e10, 1e-7, 3e-7]))
+        array([0.+1.e+10j, 1.+1.e-07j, 1.+4.e-07j])
+    """
+    if weights is None:
+        return None
+    indptr = np.asarray(indptr, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
     degree = np.diff(indptr)
-    row_sum = np.add.reduceat(weights, indptr[:-1][degree > 0]) if len(weights) else np.empty(0)
-    totals = np.zeros(n)
-    totals[degree > 0] = row_sum
-    probs = weights / np.repeat(np.where(totals > 0, totals, 1.0), degree)
-    return sp.csr_matrix((probs, indices, indptr), shape=(n, n))
+    sums = np.empty(len(weights))
+    order = np.argsort(degree, kind="stable")
+    for group in np.split(order, np.flatnonzero(np.diff(degree[order])) + 1):
+        d = degree[group[0]] if len(group) else 0
+        if d > 0:
+            arcs = indptr[group][:, None] + np.arange(d)
+            sums[arcs] = np.cumsum(weights[arcs], axis=1)
+    keys = np.empty(len(weights), dtype=np.complex128)
+    keys.real = np.repeat(np.arange(len(degree), dtype=np.float64), degree)
+    keys.imag = sums
+    return keys
 
 
-DENSE_FLOW_ENTRIES = 4_000_000  # sources x vertices up to which push and tallies use dense arrays (32 MB each)
-DENSE_MAX_VERTICES = 65_536  # on larger graphs a few rounds of flow cover a small part: dense would touch every arc
+def next_hops(positions: np.ndarray, uniform: np.ndarray, graph: WalkGraph) -> np.ndarray:
+    """One out-neighbour per position: an arc of the row with probability weight / row total
+    (uniformly when unweighted), chosen by the walker's own uniform.
 
+    Args:
+        positions: Vertices, each with at least one out-edge.
+        uniform: One uniform in [0, 1) per position.
+        graph: The :class:`WalkGraph`.
 
-def dense_fits(sources: int, n: int) -> bool:
-    """Whether a batch of ``sources`` gets dense ``sources x (n+1)`` flow and tally arrays."""
-    return n <= DENSE_MAX_VERTICES and sources * (n + 1) <= DENSE_FLOW_ENTRIES
-
-
-def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
-              dangling: str, prune: float = 0.0) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray | sp.csr_matrix]:
-    """Exact flow from the sources for ``rounds`` rounds: ``(kept, residual)``.
-
-    ``kept`` (sources x n+1) is what those rounds settle exactly (α of the flow each round;
-    column n holds the jump share under ``discard``); ``residual`` (sources x n) is the flow
-    still moving, whose completion the walks estimate: π_s = kept + Σ_v residual(v) π_v.
-    Entries below ``prune`` after a round stop moving and stay in ``residual`` as they are (the
-    decomposition holds whatever round mass leaves the push at; pruning only bounds its cost).
-    Batches that :func:`dense_fits` get dense numpy arrays (a few rounds of flow fill most of
-    a dense graph); larger ones sparse CSR matrices.
+    Example:
+        >>> next_hops(np.array([0, 0]), np.array([0.2, 0.9]), walk_graph([0, 2, 2], [0, 1], [1.0, 3.0]))
+        array([1, 1])
     """
-    n = transition.shape[0]
-    rows = np.arange(len(sources))
-    sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
-    if dense_fits(len(sources), n):
-        # float32 flow (2.5x faster products; its rounding, ~1e-7 relative, is far below the walks'
-        # error); kept sums in float64
-        flow = np.zeros((len(sources), n), dtype=np.float32)
-        flow[rows, sources] = 1.0
-        kept = np.zeros((len(sources), n + 1))
-        transposed = transition.T.tocsr().astype(np.float32)
-        step = np.float32(1 - restart_prob)
-        parked = np.zeros_like(flow)
-        for r in range(rounds):
-            kept[:, :n] += restart_prob * flow
-            moving = step * flow
-            if r == 0:  # the flow is still one-hot: its step is the sources' rows of P
-                nxt = step * transition[sources].toarray().astype(np.float32)
-            else:  # P^T @ moving^T keeps the batch contiguous for scipy's multi-vector product
-                nxt = (transposed @ moving.T).T
-            _settle_sinks(nxt, kept, moving[:, sinks], sinks, rows, sources, dangling, n)
-            if prune > 0:
-                small = nxt < prune
-                parked[small] += nxt[small]
-                nxt[small] = 0
-            flow = nxt
-        return kept, flow + parked
-    flow = sp.csr_matrix((np.ones(len(sources)), (rows, sources)), shape=(len(sources), n))
-    kept = sp.csr_matrix((len(sources), n + 1))
-    parked = sp.csr_matrix((len(sources), n))
-    for _ in range(rounds):
-        kept = kept + sp.hstack([restart_prob * flow, sp.csr_matrix((len(sources), 1))]).tocsr()
-        moving = (1 - restart_prob) * flow
-        nxt = moving @ transition
-        if len(sinks):
-            stuck = moving[:, sinks]
-            mass = np.asarray(stuck.sum(axis=1)).ravel()
-            if dangling == "source":
-                nxt = nxt + sp.csr_matrix((mass, (rows, sources)), shape=nxt.shape)
-            elif dangling == "stop":
-                nxt = nxt + sp.csr_matrix((stuck.data, (stuck.tocoo().row, sinks[stuck.tocoo().col])),
-                                          shape=nxt.shape)
-            else:
-                kept = kept + sp.csr_matrix((mass, (rows, np.full(len(rows), n))), shape=kept.shape)
-        flow = nxt.tocsr()
-        if prune > 0:
-            small = flow.copy()
-            small.data[small.data >= prune] = 0
-            flow.data[flow.data < prune] = 0
-            parked = parked + small
-        flow.eliminate_zeros()
-    return kept.tocsr(), (flow + parked).tocsr()
-
-
-def _settle_sinks(nxt: np.ndarray, kept: np.ndarray, stuck: np.ndarray, sinks: np.ndarray, rows: np.ndarray,
-                  sources: np.ndarray, dangling: str, n: int) -> None:
-    """Dense push: place the flow that stood on vertices without out-edges, by the dangling policy."""
-    if not len(sinks):
-        return
-    if dangling == "source":
-        nxt[rows, sources] += stuck.sum(axis=1)
-    elif dangling == "stop":
-        nxt[:, sinks] += stuck
+    start, end = graph.indptr[positions], graph.indptr[positions + 1]
+    if graph.cumweights is None:
+        arc = start + (uniform * (end - start)).astype(np.int64)
     else:
-        kept[:, n] += stuck.sum(axis=1)
+        target = np.empty(len(positions), dtype=np.complex128)
+        target.real = positions
+        target.imag = uniform * graph.cumweights[end - 1].imag  # a point of the row's total weight
+        arc = np.searchsorted(graph.cumweights, target, side="right")  # the first arc of the row past it
+    return graph.indices[np.minimum(arc, end - 1)]
 
 
-def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, offsets: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``walks`` walkers per row spread over the row's residual by systematic sampling.
 
-    Returns ``(owner, position, scale)``: each walker carries ``scale[owner]`` = the row's
-    residual mass / walks, so the walkers' credits add up to the residual's completion.
+    Walker ``j`` of row ``i`` starts at the first entry where the row's running sum (float64, from
+    the row's first entry) exceeds ``(j + offsets[i]) / walks`` of the row's mass: an entry holding
+    a share ``p`` of it gets ``floor(walks·p)`` or ``ceil(walks·p)`` walkers.
+
+    Args:
+        residual: Flow still moving, one row per source (dense or CSR).
+        walks: Walkers per row with residual mass.
+        offsets: One uniform in [0, 1) per row (from the row's source's own stream).
+
+    Returns:
+        ``(owner, position, scale)``: the row and start of each walker (the walkers of a row
+        together, in order ``j = 0..walks-1``; rows without mass start none), and per row
+        ``scale`` = its mass / walks, the credit unit of its walkers.
+
+    Example:
+        >>> start_walkers(np.array([[0.0, 0.1, 0.3]], dtype=np.float32), 4, np.array([0.5]))[1]
+        array([1, 2, 2, 2])
     """
-    if isinstance(residual, np.ndarray):
-        return _start_walkers_dense(residual, walks, rng)
-    residual = residual.tocsr()
-    residual.sort_indices()  # the sampling walks each row in vertex order, as the dense layout does
-    mass = np.asarray(residual.sum(axis=1)).ravel()
-    live = np.flatnonzero(mass > 0)
-    owner = np.repeat(live, walks)
-    ticks = (np.tile(np.arange(walks), len(live)) + np.repeat(rng.random(len(live)), walks)) / walks
-    position = np.empty(len(owner), dtype=np.int64)
-    for i, row in enumerate(live):  # rows are few (a chunk of sources); the sampling inside is vectorized
-        lo, hi = residual.indptr[row], residual.indptr[row + 1]
-        row_cum = np.cumsum(residual.data[lo:hi])
-        picks = np.searchsorted(row_cum, ticks[i * walks:(i + 1) * walks] * row_cum[-1], side="right")
-        position[i * walks:(i + 1) * walks] = residual.indices[lo:hi][np.minimum(picks, hi - lo - 1)]
-    return owner, position, mass / walks
+    dense = isinstance(residual, np.ndarray)
+    if not dense:
+        residual = residual.tocsr()
+        residual.sort_indices()  # each row is sampled in vertex order, as the dense layout does
+    ticks = np.arange(walks, dtype=np.float64)
+    mass = np.zeros(residual.shape[0])
+    owners, positions = [], []
+    for row in range(residual.shape[0]):  # rows are few (a batch of sources); the sampling inside is vectorized
+        if dense:
+            values, columns = residual[row], None
+        else:
+            lo, hi = residual.indptr[row], residual.indptr[row + 1]
+            values, columns = residual.data[lo:hi], residual.indices[lo:hi]
+        positive = np.flatnonzero(values > 0)
+        if not len(positive):
+            continue
+        cum = np.cumsum(values, dtype=np.float64)
+        mass[row] = cum[-1]
+        picks = np.searchsorted(cum, (ticks + offsets[row]) / walks * cum[-1], side="right")
+        picks = np.minimum(picks, positive[-1])  # a tick rounded up to the mass takes the last entry
+        owners.append(np.full(walks, row, dtype=np.int64))
+        positions.append(picks if columns is None else columns[picks].astype(np.int64))
+    if not owners:
+        return np.empty(0, np.int64), np.empty(0, np.int64), mass / walks
+    return np.concatenate(owners), np.concatenate(positions).astype(np.int64), mass / walks
 
 
-def _start_walkers_dense(residual: np.ndarray, walks: int, rng: np.random.Generator
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`start_walkers` for a dense residual: one searchsorted over all rows at once.
-
-    Row i's normalised running sum is shifted to [i, i+1], so the rows form one increasing array
-    (in float64: float32 spacing near 256 is 3e-5, coarser than many entries' share of a row).
-    """
-    mass = residual.sum(axis=1, dtype=np.float64)
-    live = np.flatnonzero(mass > 0)
-    n = residual.shape[1]
-    cum = np.cumsum(residual[live], axis=1, dtype=np.float64) / mass[live, None] + np.arange(len(live))[:, None]
-    ticks = (np.arange(walks)[None, :] + rng.random(len(live))[:, None]) / walks + np.arange(len(live))[:, None]
-    picks = np.searchsorted(cum.ravel(), ticks.ravel(), side="right")
-    row = np.repeat(np.arange(len(live)), walks)
-    position = np.clip(picks - row * n, 0, n - 1)
-    return live[row], position.astype(np.int64), mass / walks
-
-
-def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cumweights: np.ndarray | None,
-                walks_per_source: int, restart_prob: float, estimator: str, dangling: str,
-                max_steps: int, rng: np.random.Generator, push_rounds: int = 0,
-                transition: sp.csr_matrix | None = None, top_k: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
+                estimator: str, dangling: str, max_steps: int, seed: int, push_rounds: int = 0,
+                top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
 
     Args:
         sources: Dense ids of the sources.
-        indptr, indices, cumweights: CSR adjacency (``cumweights`` None when unweighted).
+        graph: The :class:`WalkGraph` (with its ``transition`` when ``push_rounds > 0``).
         walks_per_source: ω.
         restart_prob: α.
         estimator: ``visits`` (α per visit) or ``endpoints`` (1 where the walk stops).
@@ -186,10 +186,9 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
             (the walk ends without credit and counts 1 towards the pseudo-target ``n``: the
             share of walks that reached a jump, used by the walk index to compose vectors).
         max_steps: Walks alive after this many steps end where they are.
-        rng: Random generator.
+        seed: Random seed (``0 <= seed < 2**63``); each source draws from its own stream of it.
         push_rounds: Rounds of exact flow before the walks (push-then-walk); the ω walks then
             start from the residual flow and carry only its mass, (1-α)^rounds of the total.
-        transition: :func:`transition_csr` of the adjacency, reused across calls (push only).
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
 
@@ -197,28 +196,40 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
         π(source, target); scores of one source sum to 1 (up to ``max_steps`` truncation
         under ``visits``, and before ``top_k``). Target ``n`` appears only under ``discard``.
+        A source's rows are the same whatever other sources the batch holds.
+
+    Example:
+        >>> g = walk_graph(np.array([0, 1, 2]), np.array([1, 0]))
+        >>> row, target, score = walk_scores(np.array([0]), g, 1000, 0.15, "visits", "source", 100, seed=1)
+        >>> sorted(target.tolist())
+        [0, 1]
     """
-    n = len(indptr) - 1
+    return in_batches(sources, graph.n, lambda batch: _walk_batch(
+        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, push_rounds, top_k))
+
+
+def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float, estimator: str,
+                dangling: str, max_steps: int, seed: int, push_rounds: int, top_k: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`walk_scores` for a batch within the dense layout's size."""
+    n = graph.n
     stride = n + 1  # room for the pseudo-target n of discarded walks
-    sources = np.asarray(sources, dtype=np.int64)
+    omega = walks_per_source
     keys: list[np.ndarray] = []
     credit: list[np.ndarray] = []
     kept = None
     if push_rounds > 0:
-        if transition is None:
-            transition = transition_csr(indptr, indices, cumweights)
-        kept, residual = push_flow(sources, transition, push_rounds, restart_prob, dangling)
-        if sp.issparse(kept):
-            coo = kept.tocoo()
-            keys.append(coo.row.astype(np.int64) * stride + coo.col)
-            credit.append(coo.data)
-            kept = None
-        owner, pos, scale = start_walkers(residual, walks_per_source, rng)
+        kept, residual = push_flow(sources, graph.transition, push_rounds, restart_prob, dangling)
+        offsets = unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
+        owner, pos, scale = start_walkers(residual, omega, offsets)
     else:
-        owner = np.repeat(np.arange(len(sources), dtype=np.int64), walks_per_source)
-        pos = np.repeat(sources, walks_per_source)
-        scale = np.full(len(sources), 1.0 / walks_per_source)
-    degree = np.diff(indptr)
+        owner = np.repeat(np.arange(len(sources), dtype=np.int64), omega)
+        pos = np.repeat(sources, omega)
+        scale = np.full(len(sources), 1.0 / omega)
+    # walker j of a source walks on sub-stream j of the source's stream, one draw per step
+    walker = substream_keys(stream_keys(seed, sources, WALKER_STREAMS)[owner],
+                            np.tile(np.arange(omega), len(owner) // omega))
+    degree = np.diff(graph.indptr)
     visits = estimator == "visits"
     for step in range(max_steps + 1):
         if len(pos) == 0:
@@ -228,41 +239,45 @@ def walk_scores(sources: np.ndarray, indptr: np.ndarray, indices: np.ndarray, cu
             # an absorbing vertex: the walk's whole remaining credit lands here
             keys.append(owner[sink] * stride + pos[sink])
             credit.append(scale[owner[sink]])
-            owner, pos = owner[~sink], pos[~sink]
+            owner, pos, walker = owner[~sink], pos[~sink], walker[~sink]
             sink = np.zeros(len(pos), dtype=bool)
-        stops = rng.random(len(pos)) < restart_prob
-        if step == max_steps:
-            stops[:] = True
+        draw = unit_draws(walker, step)
+        stops = draw < restart_prob if step < max_steps else np.ones(len(pos), dtype=bool)
         if visits:
             keys.append(owner * stride + pos)
             credit.append(restart_prob * scale[owner])
         else:
             keys.append(owner[stops] * stride + pos[stops])
             credit.append(scale[owner[stops]])
-        owner, pos, sink = owner[~stops], pos[~stops], sink[~stops]
+        go = ~stops
+        owner, pos, walker, sink, draw = owner[go], pos[go], walker[go], sink[go], draw[go]
         if dangling == "source" and sink.any():
             pos[sink] = sources[owner[sink]]
         elif dangling == "discard" and sink.any():
             keys.append(owner[sink] * stride + n)
             credit.append(scale[owner[sink]])
-            owner, pos, sink = owner[~sink], pos[~sink], sink[~sink]
+            owner, pos, walker, draw, sink = owner[~sink], pos[~sink], walker[~sink], draw[~sink], sink[~sink]
         move = ~sink
-        pos[move] = next_hops(pos[move], indptr, indices, cumweights, rng)
+        # the draw that did not stop the walker picks its arc: given u >= α, (u - α) / (1 - α) is uniform in [0, 1)
+        pos[move] = next_hops(pos[move], (draw[move] - restart_prob) / (1 - restart_prob), graph)
     all_keys = np.concatenate(keys) if keys else np.empty(0, np.int64)
     all_credit = np.concatenate(credit) if credit else np.empty(0)
     return _tally(all_keys, all_credit, len(sources), n, kept, top_k)
 
 
-def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.ndarray | None,
+def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.ndarray | sp.csr_matrix | None,
            top_k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum the credits of each ``(source_index, target)`` key (``source_index * (n+1) + target``).
+    """Sum the credits of each ``(source_index, target)`` key (``source_index * (n+1) + target``),
+    then add the push's ``kept``.
 
-    Batches that :func:`dense_fits` add into a dense ``groups x (n+1)`` array (plus the dense
-    ``kept`` of the push); others into a sparse matrix (scipy's COO to CSR conversion sums
-    duplicates with a counting sort by row: ~10x faster than sorting the keys).
+    All credits of one key are equal (a source's walkers carry one credit unit), so their sum
+    does not depend on the order the walkers come in, and the walks' sum plus ``kept`` is the
+    same number in both layouts: a dense ``groups x (n+1)`` array under :func:`dense_layout`,
+    else a sparse matrix (scipy's COO to CSR conversion sums duplicates with a counting sort by
+    row: ~10x faster than sorting the keys).
     """
     stride = n + 1
-    if kept is not None or dense_fits(groups, n):
+    if dense_layout(n):
         # (astype: bincount of no keys at all returns integers)
         acc = np.bincount(keys, weights=credit, minlength=groups * stride).astype(np.float64).reshape(groups, stride)
         if kept is not None:
@@ -271,6 +286,8 @@ def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.n
     else:
         acc = sp.csr_matrix((credit, (keys // stride, keys % stride)), shape=(groups, stride))
         acc.sum_duplicates()
+        if kept is not None:
+            acc = (acc + kept).tocsr()
         jump = acc[:, [n]].toarray().ravel()
     row, col, score = rows_top_k(acc[:, :n], top_k)
     jumped = np.flatnonzero(jump > 0)  # the pseudo-target n, only under discard
@@ -314,10 +331,3 @@ def top_k_per_group(group: np.ndarray, item: np.ndarray, score: np.ndarray, k: i
     rank = np.arange(len(group)) - np.repeat(starts, np.diff(np.r_[starts, len(group)]))
     keep = rank < k
     return group[keep], item[keep], score[keep]
-
-
-def csr_arrays(indptr: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
-    """``cumweights`` for :func:`next_hops`: the running sum of arc weights in CSR order (None when unweighted)."""
-    if weights is None:
-        return None
-    return np.cumsum(weights, dtype=np.float64)

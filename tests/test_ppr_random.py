@@ -1,0 +1,310 @@
+"""PPR's randomness and arithmetic, pinned down exactly.
+
+* Reproducible randomness: every source walks on its own counter-based stream of (seed, source),
+  so its estimate is the same, bit for bit, whatever the partitioning, Arrow batch size, strategy
+  batching or other sources, and the local twin reproduces the Spark broadcast numbers.
+* Weighted sampling per row: a row's probabilities come from its own weights, whatever other rows hold.
+* Exact identities of the push and of the walk index's composition, and the ``stop`` policy
+  against networkx; no tolerance beyond floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from ppr_bounds import bound_for, dense_rows
+
+from sparkgraph.datasets import load_graph, load_local
+from sparkgraph.graph import Graph, GraphOptions
+from sparkgraph.local.graph import LocalGraph
+from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
+from sparkgraph.ppr import PPRParams, fully_ppr
+from sparkgraph.udfs import push
+from sparkgraph.udfs.compose import compose_scores
+from sparkgraph.udfs.push import push_flow, transition_csr
+from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
+from sparkgraph.udfs.walks import next_hops, row_cumweights, walk_graph, walk_scores
+
+ALPHA = 0.15
+fully_ppr_module = importlib.import_module("sparkgraph.ppr.fully_ppr")  # (the package exports the function)
+
+
+SINKS = 5
+
+
+def _weighted_digraph(seed: int = 3, n: int = 40) -> sp.csr_matrix:
+    """A weighted digraph whose first SINKS vertices have no out-edges (every other vertex has one,
+    and every vertex an in-edge), weights spanning 1e-7 .. 1e10."""
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n, n)) < 0.12) * 10.0 ** rng.uniform(-7, 10, size=(n, n))
+    ring = np.arange(n)
+    dense[ring, (ring + 1) % n] += 10.0 ** rng.uniform(-7, 10, size=n)
+    dense[:SINKS] = 0
+    return sp.csr_matrix(dense)
+
+
+def _as_dense(matrix) -> np.ndarray:
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+
+
+def _rows(result: tuple, count: int, width: int) -> np.ndarray:
+    owner, target, score = result
+    return sp.csr_matrix((score, (owner, target)), shape=(count, width)).toarray()
+
+
+# ---------------------------------------------------------------------- the streams
+def test_streams_are_pure_functions_of_seed_entity_and_counter():
+    ids = np.array([0, 3, 17, 2**40])
+    keys = stream_keys(5, ids, salt=1)
+    # an entity's key does not depend on which other entities are asked for, nor on their order
+    assert all(stream_keys(5, ids[[i]], salt=1)[0] == keys[i] for i in range(len(ids)))
+    assert np.array_equal(stream_keys(5, ids[::-1], salt=1), keys[::-1])
+    # seed, salt and entity all change the stream; draws are uniforms in [0, 1)
+    assert len({*keys.tolist(), *stream_keys(6, ids, 1).tolist(), *stream_keys(5, ids, 2).tolist()}) == 12
+    draws = unit_draws(substream_keys(stream_keys(0, np.zeros(200_000, np.int64)), np.arange(200_000)), 7)
+    assert draws.min() >= 0 and draws.max() < 1
+    # 200,000 draws in 10 equal bins: chi-square with 9 degrees of freedom, P(> 33.7) = 1e-4 (fixed seed:
+    # this checks the hash's mixing once, it cannot flicker)
+    counts = np.bincount((draws * 10).astype(int), minlength=10)
+    assert ((counts - 20_000) ** 2 / 20_000).sum() < 33.7
+
+
+# ---------------------------------------------------------------------- item 4: weighted sampling per row
+def test_a_row_samples_its_own_weights_whatever_other_rows_hold():
+    """Row 0 holds an arc of weight 1e10 before row 1's arcs of 1e-7 and 3e-7; one running sum over
+    all arcs (float64 spacing near 1e10 is 2e-6) would send every walker of row 1 down one arc."""
+    indptr = np.array([0, 2, 4, 5, 5, 5])
+    indices = np.array([1, 2, 3, 4, 0])
+    weights = np.array([1e10, 1.0, 1e-7, 3e-7, 2.5])
+    keys = row_cumweights(indptr, weights)
+    assert keys.imag.tolist() == [1e10, 1e10 + 1.0, 1e-7, 1e-7 + 3e-7, 2.5]  # each row sums from zero
+    graph = walk_graph(indptr, indices, weights)
+    assert np.allclose(graph.transition[1].toarray(), [[0, 0, 0, 0.25, 0.75]], rtol=1e-15, atol=0)
+    draws = 400_000
+    uniform = unit_draws(substream_keys(stream_keys(1, np.array([1])), np.arange(draws)), 0)
+    hops = next_hops(np.ones(draws, dtype=np.int64), uniform, graph)
+    share = np.mean(hops == 3)
+    # binomial: standard error sqrt(0.25 · 0.75 / 400,000) = 6.8e-4; 5 of them (a fixed seed: no flicker)
+    assert abs(share - 0.25) < 5 * 6.8e-4, share
+    assert set(hops.tolist()) == {3, 4}
+    # row 0 still takes its weight-1 arc with probability 1e-10: never in 400,000 draws
+    assert set(next_hops(np.zeros(draws, dtype=np.int64), uniform, graph).tolist()) == {1}
+
+
+def test_walks_on_weights_spanning_17_orders_of_magnitude_match_exact():
+    adjacency = _weighted_digraph()
+    local = LocalGraph.from_pandas(_edges_frame(adjacency), options=GraphOptions(weight="weight"))
+    assert local.weighted and local.n == adjacency.shape[0]
+    sources = np.arange(5, 40, 3)
+    for push_rounds in (0, 3):
+        params = PPRParams(walks_per_source=4000, push_rounds=push_rounds, seed=2)
+        estimate = monte_carlo_ppr(local, sources, params).toarray()
+        exact = exact_ppr(local, sources)
+        assert np.all(np.abs(estimate - exact) <= bound_for(exact, params))
+
+
+def _edges_frame(adjacency: sp.csr_matrix) -> pd.DataFrame:
+    coo = adjacency.tocoo()
+    return pd.DataFrame({"src": coo.row.astype(np.int64), "dst": coo.col.astype(np.int64), "weight": coo.data})
+
+
+# ---------------------------------------------------------------------- item 3: the kernel, batch by batch
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("dangling,estimator,push_rounds", [("source", "visits", 0), ("source", "visits", 3),
+                                                            ("stop", "endpoints", 3), ("discard", "visits", 2),
+                                                            ("stop", "visits", 0)])
+def test_a_source_gets_the_same_estimate_alone_or_in_any_batch(layout, dangling, estimator, push_rounds,
+                                                               monkeypatch):
+    if layout == "sparse":
+        monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
+    adjacency = _weighted_digraph()
+    graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data)
+    sources = np.array([0, 7, 12, 20, 33, 39])
+
+    def run(batch):
+        return _rows(walk_scores(batch, graph, 300, ALPHA, estimator, dangling, 100, 11, push_rounds),
+                     len(batch), graph.n + 1)
+
+    together = run(sources)
+    for i, s in enumerate(sources):
+        assert np.array_equal(run(np.array([s])), together[[i]]), s
+    assert np.array_equal(run(sources[::-1]), together[::-1])
+    # another seed gives other walks (the walk-free sink source 0 aside)
+    other = _rows(walk_scores(sources, graph, 300, ALPHA, estimator, dangling, 100, 12, push_rounds), 6, graph.n + 1)
+    assert not np.array_equal(other[1:], together[1:])
+
+
+def test_the_dense_layout_batches_itself(monkeypatch):
+    """A batch larger than the dense arrays allow is walked in pieces, with the same numbers."""
+    adjacency = _weighted_digraph()
+    graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data)
+    sources = np.arange(40)
+    whole = _rows(walk_scores(sources, graph, 200, ALPHA, "visits", "source", 100, 4, 3), 40, 41)
+    monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 3 * 41)  # three sources a piece
+    assert push.dense_layout(40) and push.dense_batch(40) == 3
+    assert np.array_equal(_rows(walk_scores(sources, graph, 200, ALPHA, "visits", "source", 100, 4, 3), 40, 41), whole)
+
+
+# ---------------------------------------------------------------------- item 5: exact identities
+def _dense_transition(adjacency: sp.csr_matrix, dangling: str, source: int) -> np.ndarray:
+    """P with the rows of vertices without out-edges set by the policy (discard: left empty)."""
+    dense = adjacency.toarray()
+    out = dense.sum(axis=1, keepdims=True)
+    p = np.divide(dense, out, out=np.zeros_like(dense), where=out > 0)
+    sinks = np.flatnonzero(out.ravel() == 0)
+    if dangling == "source":
+        p[sinks, source] = 1.0
+    elif dangling == "stop":
+        p[sinks, sinks] = 1.0
+    return p
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("dangling", ["source", "stop", "discard"])
+def test_push_keeps_exactly_the_first_terms_of_the_series(layout, dangling, monkeypatch):
+    """kept after T rounds = Σ_{t<T} α(1-α)^t e_s P^t and residual = (1-α)^T e_s P^T; under discard the
+    flow reaching a vertex without out-edges leaves to column n. Tolerance: float32 rounding of the
+    dense push (relative 6e-8 a round), float64 rounding of the sparse one."""
+    if layout == "sparse":
+        monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
+    adjacency = _weighted_digraph()
+    n, rounds = adjacency.shape[0], 6
+    transition = transition_csr(adjacency.indptr, adjacency.indices, adjacency.data)
+    sources = np.array([0, 7, 12, 33])
+    kept, residual = (_as_dense(m) for m in push_flow(sources, transition, rounds, ALPHA, dangling))
+    tolerance = 1e-6 if layout == "dense" else 1e-13
+    for i, s in enumerate(sources):
+        p = _dense_transition(adjacency, dangling, s)
+        state, expected, jumped = np.eye(n)[s], np.zeros(n), 0.0
+        for t in range(rounds):
+            expected += ALPHA * (1 - ALPHA) ** t * state
+            if dangling == "discard":
+                jumped += (1 - ALPHA) ** (t + 1) * state[:SINKS].sum()
+            state = state @ p
+        assert np.allclose(kept[i, :n], expected, rtol=0, atol=tolerance), s
+        assert np.allclose(residual[i], (1 - ALPHA) ** rounds * state, rtol=0, atol=tolerance), s
+        assert kept[i, n] == pytest.approx(jumped, abs=tolerance)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("dangling", ["source", "stop"])
+def test_composing_exact_fingerprints_gives_exact_ppr(layout, dangling, monkeypatch):
+    """PowerWalk's decomposition is an identity: with every fingerprint exact (for source: the
+    discard walk's vector and its jump share J), π_s = (kept_s + Σ_v f(v) π_v) / (1 - J_s)."""
+    if layout == "sparse":
+        monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
+    adjacency = _weighted_digraph()
+    local = LocalGraph.from_pandas(_edges_frame(adjacency), options=GraphOptions(weight="weight"))
+    n = local.n
+    transition = transition_csr(adjacency.indptr, adjacency.indices, adjacency.data)
+    if dangling == "stop":
+        fingerprints = np.hstack([exact_ppr(local, np.arange(n), ALPHA, "stop", tol=1e-14), np.zeros((n, 1))])
+    else:  # the walks that end at a jump: x = α e_v (I - (1-α) P₀)⁻¹, J = (1-α) Σ over sinks of e_v (I - (1-α) P₀)⁻¹
+        visits = np.linalg.inv(np.eye(n) - (1 - ALPHA) * _dense_transition(adjacency, "discard", 0))
+        fingerprints = np.hstack([ALPHA * visits, (1 - ALPHA) * visits[:, :SINKS].sum(axis=1, keepdims=True)])
+    sources = np.array([0, 7, 12, 33])
+    for rounds, prune in ((0, 0.0), (3, 0.0), (6, 1e-3)):
+        row, target, score = compose_scores(sources, transition, sp.csr_matrix(fingerprints), rounds, ALPHA,
+                                            "discard" if dangling == "source" else "stop", prune, None)
+        composed = sp.csr_matrix((score, (row, target)), shape=(len(sources), n)).toarray()
+        tolerance = 1e-6 if layout == "dense" else 1e-12
+        assert np.allclose(composed, exact_ppr(local, sources, ALPHA, dangling, tol=1e-14), rtol=0,
+                           atol=tolerance), (rounds, prune)
+
+
+def test_stop_policy_is_pagerank_with_self_loops_at_sinks():
+    """Under stop, a walk that reaches a vertex without out-edges ends there: the same vector as
+    networkx's personalized PageRank on the graph where each such vertex gets a self-loop."""
+    local = load_local("cora")
+    sinks = np.flatnonzero(local.out_degrees() == 0)
+    assert len(sinks) > 400
+    g = nx.DiGraph()
+    g.add_nodes_from(range(local.n))
+    coo = local.adjacency.tocoo()
+    g.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
+    g.add_weighted_edges_from((int(v), int(v), 1.0) for v in sinks)
+    sources = np.array([0, int(sinks[0]), local.n // 2])
+    pi = exact_ppr(local, sources, ALPHA, "stop", tol=1e-13)
+    for i, s in enumerate(sources):
+        ref = nx.pagerank(g, alpha=1 - ALPHA, personalization={int(s): 1.0}, tol=1e-15, max_iter=10_000)
+        assert np.abs(pi[i] - np.array([ref[v] for v in range(local.n)])).sum() < 1e-9
+    assert pi[1, sources[1]] == pytest.approx(1.0)  # a sink's own walks never leave it
+
+
+# ---------------------------------------------------------------------- item 3: Spark against Spark, and the twin
+@pytest.fixture(scope="module")
+def cora(spark):
+    return load_graph(spark, "cora"), load_local("cora")
+
+
+def _frame(result) -> pd.DataFrame:
+    return result.toPandas().sort_values(["source", "target"]).reset_index(drop=True)
+
+
+def test_partitions_arrow_batches_and_chunks_do_not_change_an_estimate(spark, cora, monkeypatch):
+    graph, local = cora
+    sources = [int(s) for s in local.names[::45]]
+    params = PPRParams(top_k=local.n, seed=21)
+    monkeypatch.setattr(fully_ppr_module, "walk_tasks", lambda graph: 2)
+    two = _frame(fully_ppr(graph, params, sources=sources))
+    monkeypatch.setattr(fully_ppr_module, "walk_tasks", lambda graph: 7)
+    seven = _frame(fully_ppr(graph, params, sources=sources))
+    pd.testing.assert_frame_equal(two, seven, check_exact=True)
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "3")
+    try:
+        small_batches = _frame(fully_ppr(graph, PPRParams(top_k=local.n, seed=21, push_sources_per_batch=5,
+                                                          walks_per_batch=7000), sources=sources))
+    finally:
+        spark.conf.set(key, before)
+    pd.testing.assert_frame_equal(two, small_batches, check_exact=True)
+    assert len(two) > 20 * len(sources) and set(two["source"]) == set(sources)
+
+
+def test_a_source_alone_and_the_local_twin_give_the_spark_batch_numbers(cora):
+    graph, local = cora
+    sources = local.names[::60]
+    params = PPRParams(top_k=local.n, seed=8)
+    batch = _frame(fully_ppr(graph, params, sources=[int(s) for s in sources]))
+    alone = _frame(fully_ppr(graph, params, sources=[int(sources[3])]))
+    pd.testing.assert_frame_equal(alone, batch[batch["source"] == sources[3]].reset_index(drop=True),
+                                  check_exact=True)
+    twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
+    assert np.array_equal(dense_rows(batch, local.names, sources, local.n, local.ids_of), twin)
+
+
+@pytest.mark.parametrize("push_rounds", [0, None])
+def test_spark_and_the_twin_agree_on_weights_spanning_17_orders_of_magnitude(spark, push_rounds):
+    edges = _edges_frame(_weighted_digraph())
+    graph = Graph.from_edges(spark.createDataFrame(edges), weight="weight")
+    local = LocalGraph.from_pandas(edges, options=GraphOptions(weight="weight"))
+    assert (graph.n, graph.m) == (local.n, local.m)
+    sources = local.names[5::4]
+    params = PPRParams(walks_per_source=3000, top_k=local.n, push_rounds=push_rounds, seed=5)
+    spark_rows = dense_rows(_frame(fully_ppr(graph, params, sources=[int(s) for s in sources])), local.names,
+                            sources, local.n, local.ids_of)
+    assert np.array_equal(spark_rows, monte_carlo_ppr(local, local.ids_of(sources), params).toarray())
+    exact = exact_ppr(local, local.ids_of(sources))
+    assert np.all(np.abs(spark_rows - exact) <= bound_for(exact, params))
+
+
+def test_the_distributed_strategy_does_not_depend_on_shuffle_partitions(spark):
+    """Its walkers hash (seed, round, source · ω + j) and its tallies sum whole counts: exact in any order."""
+    graph = load_graph(spark, "karate")
+    params = PPRParams(walks_per_source=300, top_k=34, strategy="distributed", max_steps=3, seed=3)
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    runs = []
+    try:
+        for partitions in ("2", "7"):
+            spark.conf.set(key, partitions)
+            runs.append(_frame(fully_ppr(graph, params, sources=[1, 34])))
+    finally:
+        spark.conf.set(key, before)
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
