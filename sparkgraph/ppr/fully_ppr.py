@@ -33,15 +33,20 @@ log = logging.getLogger(__name__)
 SCORES_SCHEMA = "source long, target long, score double"
 
 
-def adjacency_bytes(graph: Graph) -> int:
-    """Bytes of the CSR arrays the broadcast strategy ships (indices, cumulative weights, indptr)."""
-    return graph.num_arcs * (16 if graph.weighted else 8) + (graph.n + 1) * 8
+def adjacency_bytes(graph: Graph, push: bool = False) -> int:
+    """Bytes one task of the broadcast strategy holds for the graph: the shipped CSR (indptr, 8-byte
+    indices, 8-byte weights when weighted), each row's running sums as 16-byte complex keys when
+    weighted (:func:`sparkgraph.udfs.walks.row_cumweights`), and with ``push`` the transition matrix
+    (8-byte values, 4-byte indices)."""
+    per_arc = 8 + (24 if graph.weighted else 0) + (12 if push else 0)
+    return graph.num_arcs * per_arc + (graph.n + 1) * (16 if push else 8)
 
 
 def choose_strategy(graph: Graph, params: PPRParams) -> str:
     if params.strategy != "auto":
         return params.strategy
-    return "broadcast" if adjacency_bytes(graph) <= params.broadcast_max_bytes else "distributed"
+    push = params.push_rounds_for(graph.n) > 0
+    return "broadcast" if adjacency_bytes(graph, push) <= params.broadcast_max_bytes else "distributed"
 
 
 def source_ids(graph: Graph, sources) -> DataFrame:

@@ -29,7 +29,8 @@ class PPRParams:
             walk's source and continues (networkx's convention); stop ends the walk there.
         strategy: broadcast ships the adjacency to every task; distributed advances walks by
             joins against the partitioned adjacency; auto picks broadcast when it fits.
-        broadcast_max_bytes: Adjacency size up to which auto picks broadcast.
+        broadcast_max_bytes: Memory one task may hold for the graph (indices, weights and their per-row
+            sums, the push's transition matrix: see fully_ppr.adjacency_bytes) up to which auto picks broadcast.
         walks_per_batch: Walks simulated at once in one task (broadcast) or per round (distributed).
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
