@@ -80,7 +80,6 @@ def fastrp(graph: Graph, params: FastRPParams | None = None, features: DataFrame
         34
     """
     params = params or FastRPParams()
-    started = time.perf_counter()
     spark = graph.spark
     n, d = graph.n, params.dimension
     feature_table = _checked_features(graph, features, params) if features is not None else None
@@ -90,21 +89,52 @@ def fastrp(graph: Graph, params: FastRPParams | None = None, features: DataFrame
         job_description(spark, None)
         return graph.to_names(result, "id")
     size = block_size(n, d)
-    blocks = -(-n // size)
     entries, degrees = propagation_entries(graph, params.direction)
-    job_description(spark, f"sparkgraph fastrp: cut M into {blocks}x{blocks} blocks of {size} vertices")
-    matrix = _matrix_blocks(entries, size, blocks, parallelism(spark))
     state = _starting_state(graph, degrees, feature_table, params, size)
-    for i, weight in enumerate(params.iteration_weights, start=1):
-        job_description(spark, f"sparkgraph fastrp: iteration {i} of {params.iterations}")
+    rows = propagate_blocks(entries, state, params.iteration_weights, params.row_normalization, size, n, d, "fastrp")
+    return graph.to_names(rows, "id")
+
+
+def propagate_blocks(entries: DataFrame, state: DataFrame, weights: tuple, normalize: bool, size: int, n: int,
+                     d: int, label: str) -> DataFrame:
+    """The blocks strategy's iterations (module docstring) from a starting block ``state``.
+
+    Args:
+        entries: ``(row, col, value)`` of M (:func:`propagation_entries`).
+        state: Per block of ``size`` dense ids, a row of kind ``n`` (the vectors the first iteration
+            multiplies) and one of kind ``out`` (the sum so far), float32 payloads (:data:`STATE_SCHEMA`).
+        weights: One per iteration: ``out += w·rownorm(M·n)``, ``n = M·n``.
+        normalize: Row-normalise each iteration's vectors before they are added.
+        size, n, d: Block size, vertices, dimension.
+        label: Name in job descriptions and logs.
+
+    Returns:
+        ``(id, embedding)`` over dense ids: the final ``out``.
+    """
+    spark = entries.sparkSession
+    started = time.perf_counter()
+    if not weights:
+        return _rows_of(state, size, n, d)
+    blocks = -(-n // size)
+    job_description(spark, f"sparkgraph {label}: cut M into {blocks}x{blocks} blocks of {size} vertices")
+    matrix = _matrix_blocks(entries, size, blocks, parallelism(spark))
+    for i, weight in enumerate(weights, start=1):
+        job_description(spark, f"sparkgraph {label}: iteration {i} of {len(weights)}")
         previous = state
-        state = truncate_lineage(_iterate(matrix, state, float(weight), params.row_normalization, size, n, d))
+        state = truncate_lineage(_iterate(matrix, state, float(weight), normalize, size, n, d))
         previous.unpersist()
-        progress.advance("iterations", i, params.iterations)
-        log.info("fastrp: iteration %d of %d done (%.1fs)", i, params.iterations, time.perf_counter() - started)
+        progress.advance("iterations", i, len(weights))
+        log.info("%s: iteration %d of %d done (%.1fs)", label, i, len(weights), time.perf_counter() - started)
     matrix.unpersist()
     job_description(spark, None)
-    return graph.to_names(_rows_of(state, size, n, d), "id")
+    return _rows_of(state, size, n, d)
+
+
+def state_rows(block: int, vectors: np.ndarray, out: np.ndarray) -> pd.DataFrame:
+    """The two :data:`STATE_SCHEMA` rows of one block: ``n`` = ``vectors``, ``out`` = ``out`` (float32)."""
+    return pd.DataFrame({"block": [block, block], "kind": ["n", "out"], "rows": [None, None],
+                         "payload": [np.ascontiguousarray(vectors, np.float32).tobytes(),
+                                     np.ascontiguousarray(out, np.float32).tobytes()]})
 
 
 def to_vectors(embeddings: DataFrame, column: str = "embedding") -> DataFrame:
@@ -259,9 +289,7 @@ def _starting_state(graph: Graph, degrees: DataFrame, features: DataFrame | None
         r0 = initial_vectors(ids, x, d, p.feature_dim if x is not None else 0, s, feature_s, p.seed)
         norm = row_normalize(r0) if p.row_normalization else r0
         scaled = (degree_scaling(frame["degree"].to_numpy(), p.normalization_strength)[:, None] * r0)
-        return pd.DataFrame({"block": [block, block], "kind": ["n", "out"], "rows": [None, None],
-                             "payload": [scaled.astype(np.float32).tobytes(),
-                                         (np.float32(p.self_influence) * norm).astype(np.float32).tobytes()]})
+        return state_rows(block, scaled, np.float32(p.self_influence) * norm)
 
     state = table.withColumn("block", (F.col("id") / size).cast("int")).groupBy("block").applyInPandas(
         start, STATE_SCHEMA)
@@ -313,8 +341,7 @@ def _iterate(matrix: DataFrame, state: DataFrame, weight: float, normalize: bool
         current = total.astype(np.float32)
         out = np.frombuffer(frame.loc[frame["kind"] == "out", "payload"].iloc[0], np.float32).reshape(rows_b, d)
         out = out + np.float32(weight) * (row_normalize(current) if normalize else current)
-        return pd.DataFrame({"block": [block, block], "kind": ["n", "out"], "rows": [None, None],
-                             "payload": [current.tobytes(), out.astype(np.float32).tobytes()]})
+        return state_rows(block, current, out)
 
     return union_all([partials, previous_out.select(*partials.columns)]).groupBy("block").applyInPandas(
         reduce, STATE_SCHEMA)
