@@ -155,12 +155,16 @@ def test_graph_smaller_than_a_part_is_embedded_whole_and_isolated_vertices_get_r
     a = sp.csr_matrix((np.ones(4), ([0, 1, 1, 2], [1, 0, 2, 1])), shape=(5, 5))  # 3 and 4 isolated
     graph = LocalGraph(a, np.arange(5), False, False)
     fp = FastRPParams(dimension=8, seed=1, self_influence=0.5)
-    result = local_partitioned(graph, PartitionedParams(max_part_size=10), fp)
+    result = local_partitioned(graph, PartitionedParams(max_part_size=10, fusion_weights=(1.0, 1.0)), fp)
     assert [lv["parts"] for lv in result.levels] == [1] and result.levels[0]["cut_fraction"] == 0.0
     whole = local_fastrp(graph, fp)
-    # one part: FastRP of the whole graph, then the fusion's rownorm(X) + rownorm(M·X)
+    # one part: FastRP of the whole graph, then rownorm(X) + rownorm(M·X); an isolated vertex keeps its
+    # own (self_influence) vector, as in whole-graph FastRP
     assert np.allclose(result.embedding[3], whole[3] / np.linalg.norm(whole[3]), atol=1e-6)
     assert result.embedding.shape == (5, 8) and np.all(np.linalg.norm(result.embedding, axis=1) > 0)
+    # the default averages the neighbours alone: isolated vertices get zero vectors, as FastRP without self_influence
+    default = local_partitioned(graph, PartitionedParams(max_part_size=10), fp).embedding
+    assert np.all(default[3:] == 0) and np.all(np.linalg.norm(default[:3], axis=1) > 0)
 
 
 # ---------------------------------------------------------------------- Spark
@@ -179,7 +183,7 @@ def test_spark_equals_the_local_twin_on_a_planted_partition_graph(spark):
     edges, _ = planted_partition(spark, 300, 4, 0.1, 0.01, seed=3, slices=2)
     graph = Graph.from_edges(edges, directed=False)
     local = LocalGraph.from_pandas(edges.toPandas(), directed=False)
-    params = PartitionedParams(max_part_size=100, max_levels=1, partition_rounds=4, seed=2, strategy="distributed")
+    params = PartitionedParams(max_part_size=100, max_levels=1, partition_rounds=2, seed=2, strategy="distributed")
     fp = FastRPParams(dimension=16, seed=5)
     result = partitioned_embedding(graph, params, fp)
     twin = local_partitioned(local, params, fp)

@@ -104,7 +104,9 @@ class PartitionedParams:
         window: NetMF's window T (the spectral embedder): random-walk steps a vertex's context spans.
         negative: NetMF's negative-sampling b (the spectral embedder).
         fusion_weights: Weight of the fused vectors X, then of each averaging step over the whole graph
-            (rownorm(M X), rownorm(M² X) ...): the final vector is their weighted sum. [1, 1] adds one step.
+            (rownorm(M X), rownorm(M² X) ...): the final vector is their weighted sum. The default [0, 1] is
+            one averaging step alone: every vertex's vector is the mean of its neighbours' fused vectors, from
+            whatever part they are in, so its own part does not dominate (cut edges score as inside a part).
         partition_rounds: Label-propagation rounds per level at most (it stops once fewer than 0.1 % of the
             vertices move).
         seed: Random seed (>= 0) of the partitioning; the vectors' projection uses the fastrp seed.
@@ -120,7 +122,7 @@ class PartitionedParams:
     embedder: str = param("fastrp", one_of(*EMBEDDERS))
     window: int = param(10, at_least(1))
     negative: float = param(1.0, between(0, math.inf, low_open=True))
-    fusion_weights: tuple = param((1.0, 1.0), _weights)
+    fusion_weights: tuple = param((0.0, 1.0), _weights)
     partition_rounds: int = param(20, at_least(1))
     seed: int = param(0, at_least(0))
     strategy: str = param("auto", one_of("auto", "single", "distributed"))
