@@ -166,7 +166,7 @@ def main() -> None:
         frame = truth.toPandas()
         labels = np.zeros(local.n, np.int64)
         labels[local.ids_of(frame.iloc[:, 0].to_numpy())] = frame.iloc[:, 1].to_numpy()
-        name = f"planted {n // 1000}k/{graph.num_arcs // 1_000_000}M arcs, mixing 0.2"
+        name = f"planted {n // 1000}k vertices/{graph.m / 1e6:.1f}M edges, mixing 0.2"
         rows += graph_rows(spark, name, graph, local, labels, [2000], ["fastrp"], True)
     print_table(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
