@@ -18,6 +18,21 @@ REPO = Path(__file__).resolve().parents[1]
 LANE = os.environ.get("SPARKGRAPH_TEST_LANE", "classic")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+# The Spark applications tests start in subprocesses (spark-submit, the command line, the crash tests)
+# live for seconds, and their JVMs spend about half their CPU compiling hot code a second time with C2;
+# C1 alone halves their start-up. What those tests check (exit codes, log lines, files) does not depend
+# on the JIT. The test session's own JVM keeps the default: over minutes, C2's faster code pays off.
+CHILD_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that starts its own Spark application: this interpreter for the
+    Python workers, and CHILD_JVM_OPTIONS for the JVM spark-submit starts (``SPARK_SUBMIT_OPTS``, which
+    the JVM takes silently, unlike ``JAVA_TOOL_OPTIONS``: the tests read the child's console)."""
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, **extra)
+    env["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), CHILD_JVM_OPTIONS]))
+    return env
+
 
 def pytest_collection_modifyitems(config, items):
     if LANE != "connect":

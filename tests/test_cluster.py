@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CHILD_JVM_OPTIONS, child_env
 
 from sparkgraph.jobs import JOB_NAMES
 from sparkgraph.packaging import build_zip, write_submit_script
@@ -22,8 +23,7 @@ BIN = Path(sys.executable).parent
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYSPARK_PYTHON"] = sys.executable
+    env = child_env()
     env.pop("PYSPARK_DRIVER_PYTHON", None)
     return env
 
@@ -37,7 +37,8 @@ def test_spark_submit_runs_a_job_from_the_zip_on_a_local_cluster_from_another_di
     entry = write_submit_script(str(tmp_path / "dist" / "run_job.py"))  # nothing from the checkout is needed
     master = "local-cluster[2,1,1024]"
     cmd = [str(BIN / "spark-submit"), "--master", master, "--driver-memory", "1g",
-           "--conf", "spark.sql.shuffle.partitions=8", "--py-files", zip_path,
+           "--conf", "spark.sql.shuffle.partitions=8", "--conf", f"spark.executor.extraJavaOptions={CHILD_JVM_OPTIONS}",
+           "--py-files", zip_path,
            entry, "stats", "--input.dataset", "cora", "--output.path", "out"]
     done = subprocess.run(cmd, cwd=workdir, env=_env(), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]

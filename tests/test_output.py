@@ -9,7 +9,7 @@ import textwrap
 import threading
 
 import pytest
-from conftest import assert_no_output
+from conftest import assert_no_output, child_env
 from pyspark.sql import functions as F
 
 from sparkgraph.errors import DatasetNotFoundError, OutputExistsError
@@ -165,7 +165,7 @@ def test_a_run_killed_at_any_point_leaves_a_complete_result(spark, tmp_path, poi
     """kill -9 during the tables, between the tables and the manifest, and during the cleanup."""
     target = tmp_path / "out"
     write_version(spark, target, 1, mode="error")
-    env = dict(os.environ, SPARKGRAPH_CRASH_AT=point, PYSPARK_PYTHON=sys.executable)
+    env = child_env(SPARKGRAPH_CRASH_AT=point)
     done = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(target)], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == -9, done.stderr[-2000:]
