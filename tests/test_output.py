@@ -159,16 +159,38 @@ CRASHING_WRITER = textwrap.dedent("""
 """)
 
 
+CRASH_POINTS = ("after-table", "before-manifest", "before-cleanup")
+
+
+@pytest.fixture(scope="module")
+def killed_runs(spark, tmp_path_factory):
+    """One crashing writer per point, over a target that holds a committed version 1, all three
+    started at once: each is its own Spark application, mostly the start of its JVM, so they share
+    the wall clock instead of queueing. Each test then waits for its own writer."""
+    runs = {}
+    for point in CRASH_POINTS:
+        folder = tmp_path_factory.mktemp(point)
+        target = folder / "out"
+        write_version(spark, target, 1, mode="error")
+        with open(folder / "stderr.txt", "w") as stderr:  # a file, not a pipe nobody reads while it runs
+            child = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(target)],
+                                     env=child_env(SPARKGRAPH_CRASH_AT=point), stdout=subprocess.DEVNULL,
+                                     stderr=stderr, text=True)
+        runs[point] = (target, child, folder / "stderr.txt")
+    yield runs
+    for _, child, _ in runs.values():
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("point,visible", [("after-table", 1), ("before-manifest", 1), ("before-cleanup", 2)])
-def test_a_run_killed_at_any_point_leaves_a_complete_result(spark, tmp_path, point, visible):
+def test_a_run_killed_at_any_point_leaves_a_complete_result(spark, killed_runs, point, visible):
     """kill -9 during the tables, between the tables and the manifest, and during the cleanup."""
-    target = tmp_path / "out"
-    write_version(spark, target, 1, mode="error")
-    env = child_env(SPARKGRAPH_CRASH_AT=point)
-    done = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(target)], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == -9, done.stderr[-2000:]
+    target, child, stderr = killed_runs[point]
+    returncode = child.wait(timeout=300)
+    assert returncode == -9, stderr.read_text()[-2000:]
     assert read_version(spark, target) == visible
     assert len(runs(spark, target)) == 2  # the killed run's folder (or the one it replaced) is still there
     write_version(spark, target, 3)  # the next commit removes the killed run's folder
