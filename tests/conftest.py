@@ -9,6 +9,7 @@ serverless, shared clusters and Databricks Connect run PySpark.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,6 +33,32 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, **extra)
     env["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), CHILD_JVM_OPTIONS]))
     return env
+
+
+class Started:
+    """A command running in the background, its stdout and stderr going to files in ``folder`` (no
+    pipe fills up unread). Tests whose subprocesses each start a JVM start them together and then
+    wait for each: ``result()`` returns what ``subprocess.run(capture_output=True, text=True)`` would."""
+
+    def __init__(self, cmd: list[str], folder: Path, **popen_kwargs):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cmd, self._stdout, self._stderr = cmd, folder / "stdout.txt", folder / "stderr.txt"
+        with open(self._stdout, "w") as stdout, open(self._stderr, "w") as stderr:
+            self.process = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, **popen_kwargs)
+
+    def result(self, timeout: float) -> subprocess.CompletedProcess:
+        """Wait for the command (killed, as by ``subprocess.run``, when it runs past ``timeout``)."""
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        return subprocess.CompletedProcess(self.cmd, returncode, self._stdout.read_text(), self._stderr.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def pytest_collection_modifyitems(config, items):

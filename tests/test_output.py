@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 import threading
 
 import pytest
-from conftest import assert_no_output, child_env
+from conftest import Started, assert_no_output, child_env
 from pyspark.sql import functions as F
 
 from sparkgraph.errors import DatasetNotFoundError, OutputExistsError
@@ -170,27 +169,21 @@ def killed_runs(spark, tmp_path_factory):
     runs = {}
     for point in CRASH_POINTS:
         folder = tmp_path_factory.mktemp(point)
-        target = folder / "out"
-        write_version(spark, target, 1, mode="error")
-        with open(folder / "stderr.txt", "w") as stderr:  # a file, not a pipe nobody reads while it runs
-            child = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, str(target)],
-                                     env=child_env(SPARKGRAPH_CRASH_AT=point), stdout=subprocess.DEVNULL,
-                                     stderr=stderr, text=True)
-        runs[point] = (target, child, folder / "stderr.txt")
+        write_version(spark, folder / "out", 1, mode="error")
+        runs[point] = folder / "out", Started([sys.executable, "-c", CRASHING_WRITER, str(folder / "out")],
+                                              folder / "writer", env=child_env(SPARKGRAPH_CRASH_AT=point))
     yield runs
-    for _, child, _ in runs.values():
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    for _, writer in runs.values():
+        writer.stop()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point,visible", [("after-table", 1), ("before-manifest", 1), ("before-cleanup", 2)])
 def test_a_run_killed_at_any_point_leaves_a_complete_result(spark, killed_runs, point, visible):
     """kill -9 during the tables, between the tables and the manifest, and during the cleanup."""
-    target, child, stderr = killed_runs[point]
-    returncode = child.wait(timeout=300)
-    assert returncode == -9, stderr.read_text()[-2000:]
+    target, writer = killed_runs[point]
+    done = writer.result(timeout=300)
+    assert done.returncode == -9, done.stderr[-2000:]
     assert read_version(spark, target) == visible
     assert len(runs(spark, target)) == 2  # the killed run's folder (or the one it replaced) is still there
     write_version(spark, target, 3)  # the next commit removes the killed run's folder
