@@ -9,6 +9,7 @@ serverless, shared clusters and Databricks Connect run PySpark.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +18,47 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LANE = os.environ.get("SPARKGRAPH_TEST_LANE", "classic")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+# The Spark applications tests start in subprocesses (spark-submit, the command line, the crash tests)
+# live for seconds, and their JVMs spend about half their CPU compiling hot code a second time with C2;
+# C1 alone halves their start-up. What those tests check (exit codes, log lines, files) does not depend
+# on the JIT. The test session's own JVM keeps the default: over minutes, C2's faster code pays off.
+CHILD_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess that starts its own Spark application: this interpreter for the
+    Python workers, and CHILD_JVM_OPTIONS for the JVM spark-submit starts (``SPARK_SUBMIT_OPTS``, which
+    the JVM takes silently, unlike ``JAVA_TOOL_OPTIONS``: the tests read the child's console)."""
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, **extra)
+    env["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), CHILD_JVM_OPTIONS]))
+    return env
+
+
+class Started:
+    """A command running in the background, its stdout and stderr going to files in ``folder`` (no
+    pipe fills up unread). Tests whose subprocesses each start a JVM start them together and then
+    wait for each: ``result()`` returns what ``subprocess.run(capture_output=True, text=True)`` would."""
+
+    def __init__(self, cmd: list[str], folder: Path, **popen_kwargs):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cmd, self._stdout, self._stderr = cmd, folder / "stdout.txt", folder / "stderr.txt"
+        with open(self._stdout, "w") as stdout, open(self._stderr, "w") as stderr:
+            self.process = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, **popen_kwargs)
+
+    def result(self, timeout: float) -> subprocess.CompletedProcess:
+        """Wait for the command (killed, as by ``subprocess.run``, when it runs past ``timeout``)."""
+        try:
+            returncode = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        return subprocess.CompletedProcess(self.cmd, returncode, self._stdout.read_text(), self._stderr.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -65,11 +65,23 @@ def test_local_twin_is_the_papers_formula_on_a_weighted_graph():
 
 
 # ---------------------------------------------------------------------- Spark = the twin
+@pytest.fixture(scope="module")
+def karate(spark) -> Graph:
+    """Karate as its data set is read (undirected, weighted), built once for this module's tests."""
+    return load_graph(spark, "karate")
+
+
+@pytest.fixture(scope="module")
+def cora(spark) -> Graph:
+    """Cora as its data set is read (directed; 486 papers cite nothing), built once."""
+    return load_graph(spark, "cora")
+
+
 @pytest.mark.connect
 @pytest.mark.parametrize("strategy", ["single", "blocks"])
-def test_spark_equals_the_twin_on_karate_with_weights(spark, strategy):
+def test_spark_equals_the_twin_on_karate_with_weights(karate, strategy):
     params = FastRPParams(dimension=32, normalization_strength=-0.5, self_influence=0.3, seed=1, strategy=strategy)
-    got = dense_rows(fastrp(load_graph(spark, "karate"), params).toPandas(), load_local("karate"))
+    got = dense_rows(fastrp(karate, params).toPandas(), load_local("karate"))
     expected = local_fastrp(load_local("karate"), params)
     # single: the twin's own kernel; blocks: the same float64 products summed block by block,
     # stored as float32 after each iteration: differences of a few float32 ulps at most
@@ -77,8 +89,8 @@ def test_spark_equals_the_twin_on_karate_with_weights(spark, strategy):
 
 
 @pytest.mark.parametrize("direction", ["out", "in", "both"])
-def test_spark_equals_the_twin_on_a_directed_graph(spark, direction):
-    graph, local = load_graph(spark, "cora"), load_local("cora")  # 486 papers cite nothing: rows of M empty
+def test_spark_equals_the_twin_on_a_directed_graph(cora, direction):
+    graph, local = cora, load_local("cora")  # 486 papers cite nothing: rows of M empty
     params = FastRPParams(dimension=48, direction=direction, normalization_strength=-0.3, seed=4, strategy="blocks")
     expected = local_fastrp(local, params)
     got = dense_rows(fastrp(graph, params).toPandas(), local)  # 3 blocks of 1,024 vertices: 9 block pairs
@@ -103,8 +115,8 @@ def test_isolated_vertices_get_their_own_starting_vector(spark):
 
 
 @pytest.mark.connect
-def test_features_fill_their_dimensions(spark):
-    graph, local = load_graph(spark, "karate"), load_local("karate")
+def test_features_fill_their_dimensions(spark, karate):
+    graph, local = karate, load_local("karate")
     rng = np.random.default_rng(0)
     values = rng.normal(size=(local.n, 5))
     features = pd.DataFrame({"id": local.names, "values": list(values)})
@@ -119,8 +131,8 @@ def test_features_fill_their_dimensions(spark):
     assert not np.allclose(expected, without, atol=1e-3)  # the features change the embedding
 
 
-def test_same_seed_same_embedding_and_blocks_are_deterministic(spark):
-    graph = load_graph(spark, "cora")
+def test_same_seed_same_embedding_and_blocks_are_deterministic(cora):
+    graph = cora
     params = FastRPParams(dimension=16, seed=9, strategy="blocks")
     first, second = (fastrp(graph, params).orderBy("id").toPandas() for _ in range(2))
     assert np.array_equal(np.vstack(first["embedding"]), np.vstack(second["embedding"]))
@@ -139,8 +151,8 @@ def test_cora_embeddings_classify_the_papers(spark):
 
 
 @pytest.mark.connect
-def test_nearest_equals_brute_force_cosine(spark):
-    graph, local = load_graph(spark, "karate"), load_local("karate")
+def test_nearest_equals_brute_force_cosine(karate):
+    graph, local = karate, load_local("karate")
     embeddings = fastrp(graph, FastRPParams(dimension=32, seed=3))
     vectors = collect_embedding(embeddings, local.names)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -51,6 +51,12 @@ def assert_same(result, twin) -> None:
     assert np.allclose(spark_rows["distance"], twin_rows["distance"], rtol=1e-12, atol=1e-12)
 
 
+@pytest.fixture(scope="module")
+def karate(spark) -> Graph:
+    """Karate as its data set is read (undirected, weighted), built once for this module's tests."""
+    return load_graph(spark, "karate")
+
+
 @pytest.mark.parametrize("partitions", [2, pytest.param(7, marks=pytest.mark.connect)])
 def test_spark_finds_the_twins_medoids_on_any_partitioning(spark, partitions):
     table = blobs_frame(1500, 8, 6)
@@ -100,10 +106,9 @@ def test_generated_blobs_are_a_pure_function_of_seed_and_id(spark):
 
 
 @pytest.mark.connect
-def test_jaccard_on_minhash_signatures(spark):
+def test_jaccard_on_minhash_signatures(karate):
     from sparkgraph.community import MinHashParams, minhash_signatures
 
-    karate = load_graph(spark, "karate")
     signatures = karate.to_names(minhash_signatures(karate, MinHashParams(num_perm=32)), "id")
     params = KMedoidsParams(k=3, metric="jaccard")
     result = kmedoids(signatures, params)
@@ -135,9 +140,9 @@ def test_multi_source_bfs_gives_scipys_hop_distances(spark):
     assert np.array_equal(got, expected)
 
 
-def test_hop_kmedoids_equals_the_twin(spark):
+def test_hop_kmedoids_equals_the_twin(karate):
     params = KMedoidsParams(k=3, metric="hop", samples=3)
-    result = kmedoids(load_graph(spark, "karate"), params)
+    result = kmedoids(karate, params)
     assert_same(result, local_kmedoids(load_local("karate"), params))
     assert result.unreachable == 0 and result.method == "clara"
     result.unpersist()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 import threading
 
 import pytest
-from conftest import assert_no_output
+from conftest import Started, assert_no_output, child_env
 from pyspark.sql import functions as F
 
 from sparkgraph.errors import DatasetNotFoundError, OutputExistsError
@@ -159,15 +158,31 @@ CRASHING_WRITER = textwrap.dedent("""
 """)
 
 
+CRASH_POINTS = ("after-table", "before-manifest", "before-cleanup")
+
+
+@pytest.fixture(scope="module")
+def killed_runs(spark, tmp_path_factory):
+    """One crashing writer per point, over a target that holds a committed version 1, all three
+    started at once: each is its own Spark application, mostly the start of its JVM, so they share
+    the wall clock instead of queueing. Each test then waits for its own writer."""
+    runs = {}
+    for point in CRASH_POINTS:
+        folder = tmp_path_factory.mktemp(point)
+        write_version(spark, folder / "out", 1, mode="error")
+        runs[point] = folder / "out", Started([sys.executable, "-c", CRASHING_WRITER, str(folder / "out")],
+                                              folder / "writer", env=child_env(SPARKGRAPH_CRASH_AT=point))
+    yield runs
+    for _, writer in runs.values():
+        writer.stop()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("point,visible", [("after-table", 1), ("before-manifest", 1), ("before-cleanup", 2)])
-def test_a_run_killed_at_any_point_leaves_a_complete_result(spark, tmp_path, point, visible):
+def test_a_run_killed_at_any_point_leaves_a_complete_result(spark, killed_runs, point, visible):
     """kill -9 during the tables, between the tables and the manifest, and during the cleanup."""
-    target = tmp_path / "out"
-    write_version(spark, target, 1, mode="error")
-    env = dict(os.environ, SPARKGRAPH_CRASH_AT=point, PYSPARK_PYTHON=sys.executable)
-    done = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(target)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    target, writer = killed_runs[point]
+    done = writer.result(timeout=300)
     assert done.returncode == -9, done.stderr[-2000:]
     assert read_version(spark, target) == visible
     assert len(runs(spark, target)) == 2  # the killed run's folder (or the one it replaced) is still there

@@ -49,6 +49,32 @@ def check_against_exact(result, local: LocalGraph, sources, params: PPRParams, e
     }
 
 
+@pytest.fixture(scope="module")
+def karate(spark) -> Graph:
+    """Karate as its data set is read (undirected, weighted), built once for this module's tests: every
+    algorithm takes the graph as it is, and building it is a few Spark jobs of its own."""
+    return load_graph(spark, "karate")
+
+
+@pytest.fixture(scope="module")
+def cora(spark) -> Graph:
+    """Cora as its data set is read (directed, 486 papers without references), built once."""
+    return load_graph(spark, "cora")
+
+
+@pytest.fixture
+def two_shuffle_partitions(spark):
+    """Two shuffle partitions instead of the session's four, for the distributed strategy on graphs of a
+    few dozen vertices: it runs a Spark round per walk step (20-30 here), each a few shuffles whose cost
+    is per task, not per row. The estimates are the same bit for bit under any number of partitions
+    (test_ppr_random.test_the_distributed_strategy_does_not_depend_on_shuffle_partitions)."""
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "2")
+    yield
+    spark.conf.set(key, before)
+
+
 # ---------------------------------------------------------------------- the exact twin
 @pytest.mark.parametrize("name", ["karate", "cora"])
 def test_exact_twin_matches_networkx(name):
@@ -104,17 +130,17 @@ def test_push_then_walk_beats_plain_walks_on_a_dense_graph(shared_data):
 
 
 # ---------------------------------------------------------------------- broadcast strategy, real graphs
-def test_cora_default_settings_precision_and_bound(spark):
+def test_cora_default_settings_precision_and_bound(cora):
     """Directed, 486 dangling papers, default settings (ω=1000, visits, dangling=source)."""
-    graph, local = load_graph(spark, "cora"), load_local("cora")
+    graph, local = cora, load_local("cora")
     sources = sample_sources(local, 40)
     params = PPRParams(top_k=local.n)  # every entry, so the bound is checked everywhere
     stats = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
     assert stats["precision"] >= 0.9
 
 
-def test_cora_endpoint_estimator_with_stop_policy(spark):
-    graph, local = load_graph(spark, "cora"), load_local("cora")
+def test_cora_endpoint_estimator_with_stop_policy(cora):
+    graph, local = cora, load_local("cora")
     sources = sample_sources(local, 30, seed=1)
     params = PPRParams(walks_per_source=2000, estimator="endpoints", dangling="stop", top_k=local.n, seed=2)
     stats = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
@@ -164,8 +190,8 @@ def test_weights_matter_and_each_version_matches_its_twin(spark):
         assert own < 0.5 * other, (weighted, own, other)
 
 
-def test_same_seed_same_result_and_top_k(spark):
-    graph = load_graph(spark, "karate")
+def test_same_seed_same_result_and_top_k(karate):
+    graph = karate
     params = PPRParams(walks_per_source=500, top_k=5, seed=9)
     first = fully_ppr(graph, params, sources=[1, 34]).orderBy("source", "target").toPandas()
     second = fully_ppr(graph, params, sources=[1, 34]).orderBy("source", "target").toPandas()
@@ -177,11 +203,11 @@ def test_same_seed_same_result_and_top_k(spark):
 
 
 # ---------------------------------------------------------------------- distributed strategy
-def test_distributed_strategy_agrees_with_exact_and_broadcast(spark):
+def test_distributed_strategy_agrees_with_exact_and_broadcast(karate, two_shuffle_partitions):
     """α = 0.3: the distributed strategy runs a Spark round per step of the longest walk, and walks of
     mean length 1/α end twice as soon; the bounds below are those of that α. (Both strategies within
     their bounds of exact already puts them within the sum of both bounds of each other.)"""
-    graph, local = load_graph(spark, "karate"), load_local("karate")
+    graph, local = karate, load_local("karate")
     sources = np.array([1, 12, 34])
     runs = {}
     for strategy in ("distributed", "broadcast"):
@@ -190,10 +216,10 @@ def test_distributed_strategy_agrees_with_exact_and_broadcast(spark):
 
 
 @pytest.mark.connect
-def test_distributed_strategy_equals_its_truncated_expectation(spark):
+def test_distributed_strategy_equals_its_truncated_expectation(karate, two_shuffle_partitions):
     """Walks cut after 8 steps (a few Spark rounds, so both lanes run it): the visit estimator's
     expectation is then the PPR series cut after 8 terms, Σ_{t<=8} α(1-α)^t e_s P^t, computed here densely."""
-    graph, local = load_graph(spark, "karate"), load_local("karate")
+    graph, local = karate, load_local("karate")
     sources = np.array([1, 34])
     params = PPRParams(walks_per_source=2000, top_k=local.n, strategy="distributed", max_steps=8, seed=5)
     estimate = dense_rows(fully_ppr(graph, params, sources=list(sources)).toPandas(), local.names, sources, local.n,
@@ -208,7 +234,7 @@ def test_distributed_strategy_equals_its_truncated_expectation(spark):
     assert np.all(np.abs(estimate - expected) <= bound_for(expected, params))
 
 
-def test_distributed_segments_keep_the_ranking(spark):
+def test_distributed_segments_keep_the_ranking(spark, two_shuffle_partitions):
     """Opt-in segments: walkers that share a segment share a path, so no independent-walk bound applies;
     the ranking must survive. α = 0.3 halves the rounds (see above)."""
     graph, local = load_graph(spark, "lesmis"), load_local("lesmis")
@@ -223,8 +249,8 @@ def test_distributed_segments_keep_the_ranking(spark):
 
 # ---------------------------------------------------------------------- the walk index
 @pytest.mark.connect
-def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
-    graph, local = load_graph(spark, "cora"), load_local("cora")
+def test_walk_index_queries_beat_fingerprints(spark, cora, tmp_path):
+    graph, local = cora, load_local("cora")
     index = build_walk_index(graph, WalkIndexParams(walks_per_vertex=200, fingerprint_size=50, seed=1))
     sizes = (index.fingerprints.groupBy("vertex")
              .agg(F.sum((F.col("target") != -1).cast("int")).alias("kept"),
@@ -258,8 +284,8 @@ def test_walk_index_queries_beat_fingerprints(spark, tmp_path):
 
 # ---------------------------------------------------------------------- bad input
 @pytest.mark.connect
-def test_bad_sources_and_parameters(spark, tmp_path):
-    graph = load_graph(spark, "karate")
+def test_bad_sources_and_parameters(karate):
+    graph = karate
     with pytest.raises(UnknownVertexError, match=r"source ids not in the graph: \[99\]"):
         fully_ppr(graph, PPRParams(), sources=[1, 99])
     with pytest.raises(ParameterError, match="restart_prob=1.5 must be in"):
