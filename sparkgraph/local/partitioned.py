@@ -50,10 +50,11 @@ class PartitionedEmbedding:
 
 def symmetric_pairs(adjacency: sp.csr_matrix) -> sp.csr_matrix:
     """The undirected, unweighted view the partitioner works on: 1 where u≠v are linked either way."""
-    a = adjacency.tocsr()
-    s = ((a + a.T) != 0).astype(np.int64).tocsr()
-    s.setdiag(0)
-    s.eliminate_zeros()
+    a = adjacency.tocoo()
+    off = a.row != a.col
+    rows, cols = np.r_[a.row[off], a.col[off]], np.r_[a.col[off], a.row[off]]
+    s = sp.csr_matrix((np.ones(len(rows), np.int64), (rows, cols)), shape=a.shape)
+    s.data[:] = 1  # a pair linked both ways was summed
     s.sort_indices()
     return s
 
