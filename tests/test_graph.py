@@ -22,6 +22,12 @@ from sparkgraph.graph import Graph
 from sparkgraph.local import LocalGraph
 
 
+@pytest.fixture(scope="module")
+def karate(spark) -> Graph:
+    """Karate as its data set is read (undirected, weighted), built once for this module's tests."""
+    return load_graph(spark, "karate")
+
+
 def arcs(graph: Graph) -> dict[tuple, float]:
     named = graph.to_names(graph.edges, "src", "dst").collect()
     return {(r["src"], r["dst"]): r["weight"] for r in named}
@@ -87,8 +93,8 @@ def test_graphframe_like_objects_are_read_through_vertices_and_edges(spark):
         Graph.from_graphframe(object())
 
 
-def test_facts_of_a_real_weighted_graph(spark):
-    g = load_graph(spark, "karate")
+def test_facts_of_a_real_weighted_graph(karate):
+    g = karate
     facts = g.stats()
     assert (facts["vertices"], facts["edges"], facts["arcs"]) == (34, 78, 156)
     # README: total weight 231 over 78 undirected edges -> 462 over both directions
@@ -146,8 +152,8 @@ def test_mismatched_id_types_and_bad_policies(spark):
 
 
 @pytest.mark.connect
-def test_unknown_ids_are_named(spark):
-    g = load_graph(spark, "karate")
+def test_unknown_ids_are_named(karate):
+    g = karate
     _raises(UnknownVertexError, r"source ids not in the graph: \[99\]", lambda: g.to_ids([1, 99], what="source"))
 
 
@@ -174,8 +180,8 @@ def test_local_twin_applies_the_same_policies():
         LocalGraph.from_pandas(table.assign(w=[1.0, -1.0, 1.0, 1.0]), weight="w")
 
 
-def test_collecting_checks_the_driver_budget(spark):
+def test_collecting_checks_the_driver_budget(karate):
     from sparkgraph.errors import GraphTooLargeError
 
-    g = load_graph(spark, "karate")
+    g = karate
     _raises(GraphTooLargeError, "over the .* budget", lambda: LocalGraph.from_graph(g, max_bytes=1000))

@@ -158,16 +158,16 @@ CRASHING_WRITER = textwrap.dedent("""
 """)
 
 
-CRASH_POINTS = ("after-table", "before-manifest", "before-cleanup")
-
-
 @pytest.fixture(scope="module")
-def killed_runs(spark, tmp_path_factory):
-    """One crashing writer per point, over a target that holds a committed version 1, all three
+def killed_runs(request, spark, tmp_path_factory):
+    """One crashing writer per selected point, over a target that holds a committed version 1, all
     started at once: each is its own Spark application, mostly the start of its JVM, so they share
     the wall clock instead of queueing. Each test then waits for its own writer."""
+    test = "test_a_run_killed_at_any_point_leaves_a_complete_result"
+    points = [item.callspec.params["point"] for item in request.session.items
+              if item.module is request.module and item.originalname == test]
     runs = {}
-    for point in CRASH_POINTS:
+    for point in points:
         folder = tmp_path_factory.mktemp(point)
         write_version(spark, folder / "out", 1, mode="error")
         runs[point] = folder / "out", Started([sys.executable, "-c", CRASHING_WRITER, str(folder / "out")],
