@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.embed import print_table  # noqa: E402  (one table printer for the benchmarks)
 from sparkgraph import metrics  # noqa: E402
 from sparkgraph.datasets import load_graph, load_labels, load_local, planted_partition  # noqa: E402
 from sparkgraph.embed import FastRPParams, fastrp  # noqa: E402
@@ -123,16 +124,8 @@ def graph_rows(spark, name: str, graph: Graph, local: LocalGraph, labels: np.nda
             rows.append(row)
             log.info("%s", row)
             print_table([row])
+            sys.stdout.flush()
     return rows
-
-
-def print_table(rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join("" if row.get(c) is None else str(row[c]) for c in columns) + " |")
-    sys.stdout.flush()
 
 
 def main() -> None:

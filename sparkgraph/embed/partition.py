@@ -216,6 +216,7 @@ def _split(vertices: DataFrame, pairs: DataFrame, count: int, params: Partitione
         previous.unpersist()
         decided.unpersist()
         loads, moved = _loads(labels, k)
+        progress.advance(f"level {level} rounds (at most)", done, params.partition_rounds)
         log.info("partition level %d: round %d moved %d of %d vertices (%.1fs)", level, done, moved, count,
                  time.perf_counter() - started)
         if moved * 1000 < count:
