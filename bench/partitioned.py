@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.embed import print_table  # noqa: E402  (one table printer for the benchmarks)
+from bench.kmedoids import PeakMemory  # noqa: E402
 from sparkgraph import metrics  # noqa: E402
 from sparkgraph.datasets import load_graph, load_labels, load_local, planted_partition  # noqa: E402
 from sparkgraph.embed import FastRPParams, fastrp  # noqa: E402
@@ -128,11 +129,54 @@ def graph_rows(spark, name: str, graph: Graph, local: LocalGraph, labels: np.nda
     return rows
 
 
+def planted(spark, spec: str):
+    """``(edges, truth, name)`` of the planted-partition graph ``n:communities:mean_degree`` (mixing 0.2)."""
+    n, blocks, degree = (int(x) for x in spec.split(":"))
+    size = n // blocks
+    p_in, p_out = 0.8 * degree / size, 0.2 * degree / (n - size)
+    edges, truth = planted_partition(spark, n, blocks, p_in, p_out, seed=1)
+    return edges, truth, n
+
+
+def large_rows(spark, spec: str, size: int, strategy: str, single_max_bytes: int) -> list[dict]:
+    """Spark only (no local twin, no quality): partitioned embedding of a large generated graph, its
+    levels, its time next to whole-graph Spark FastRP and the largest Python worker's and the JVM's
+    peak resident memory (sampled from /proc)."""
+    edges, _, n = planted(spark, spec)
+    edges = edges.cache()
+    graph = Graph.from_edges(edges, directed=False)
+    name = f"planted {n // 1000}k vertices/{graph.num_arcs / 1e6:.0f}M arcs, mixing 0.2"
+    with PeakMemory() as whole_peak:
+        whole_seconds = spark_seconds(lambda: fastrp(graph, FASTRP).write.format("noop").mode("overwrite").save())
+    params = PartitionedParams(max_part_size=size, strategy=strategy, single_max_bytes=single_max_bytes)
+    with PeakMemory() as peak:
+        started = time.perf_counter()
+        result = partitioned_embedding(graph, params, FASTRP)
+        result.embeddings.write.format("noop").mode("overwrite").save()
+        total = time.perf_counter() - started
+    first = result.levels[0]
+    row = {"graph": name, "max_part": size, "embedder": "fastrp", "strategy": strategy,
+           "parts": "/".join(str(lv["parts"]) for lv in result.levels), "largest": first["largest"],
+           "cut": first["cut_fraction"], "border": first["border"], "partition_s": result.seconds["partition"],
+           "spark_s": round(total, 1), "whole_fastrp_s": round(whole_seconds, 1),
+           "peak_worker_mb": round(peak.worker / 2**20), "peak_jvm_mb": round(peak.jvm / 2**20),
+           "whole_peak_worker_mb": round(whole_peak.worker / 2**20)}
+    log.info("%s", row)
+    print_table([row])
+    return [row]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graphs", default="cora,blogcatalog,cnr-2000")
     parser.add_argument("--generated", default="100000:100:20",
                         help="n:communities:mean_degree of a planted-partition social graph (0 skips)")
+    parser.add_argument("--large", default="1000000:1000:20",
+                        help="n:communities:mean_degree of a large planted-partition graph, Spark only (0 skips)")
+    parser.add_argument("--large-strategy", default="single", choices=["auto", "single", "distributed"],
+                        help="partitioner strategy on the large graph (single: its pairs in one task)")
+    parser.add_argument("--large-single-bytes", type=int, default=12 * 1024**3,
+                        help="single_max_bytes on the large graph")
     parser.add_argument("--driver-memory", default="12g")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "partitioned.json"))
     args = parser.parse_args()
@@ -150,10 +194,7 @@ def main() -> None:
         labels = label_matrix(load_labels(name), local.names) if name in ("cora", "blogcatalog") else None
         rows += graph_rows(spark, name, load_graph(spark, name), local, labels, sizes, embedders, lp)
     if args.generated != "0":
-        n, blocks, degree = (int(x) for x in args.generated.split(":"))
-        size = n // blocks
-        p_in, p_out = 0.8 * degree / size, 0.2 * degree / (n - size)
-        edges, truth = planted_partition(spark, n, blocks, p_in, p_out, seed=1)
+        edges, truth, n = planted(spark, args.generated)
         graph = Graph.from_edges(edges, directed=False)
         local = LocalGraph.from_pandas(edges.toPandas(), directed=False)
         frame = truth.toPandas()
@@ -161,6 +202,8 @@ def main() -> None:
         labels[local.ids_of(frame.iloc[:, 0].to_numpy())] = frame.iloc[:, 1].to_numpy()
         name = f"planted {n // 1000}k vertices/{graph.m / 1e6:.1f}M edges, mixing 0.2"
         rows += graph_rows(spark, name, graph, local, labels, [2000], ["fastrp"], True)
+    if args.large != "0":
+        rows += large_rows(spark, args.large, 2000, args.large_strategy, args.large_single_bytes)
     print_table(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=2))

@@ -63,8 +63,14 @@ class Level:
 
 
 def symmetric_pairs(graph: Graph) -> DataFrame:
-    """``(u, v)``: both directions of every linked pair u≠v (the partitioner's view), cached."""
+    """``(u, v)``: both directions of every linked pair u≠v (the partitioner's view), cached.
+
+    An undirected graph's arcs are these pairs already (each edge once per direction); a directed
+    graph's arcs and their reverses are merged.
+    """
     arcs = graph.edges.filter(F.col("src") != F.col("dst"))
+    if not graph.directed:
+        return arcs.select(F.col("src").alias("u"), F.col("dst").alias("v")).persist(StorageLevel.MEMORY_AND_DISK)
     both = arcs.select(F.col("src").alias("u"), F.col("dst").alias("v")).unionByName(
         arcs.select(F.col("dst").alias("u"), F.col("src").alias("v")))
     return both.distinct().persist(StorageLevel.MEMORY_AND_DISK)
