@@ -40,7 +40,14 @@ def bernstein_bound(exact: np.ndarray, walks: int, estimator: str, restart_prob:
 def bound_for(exact: np.ndarray, params) -> np.ndarray:
     """The bound for a run with ``params`` (PPRParams), over every entry of ``exact``."""
     return bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size,
-                           params.push_rounds_for(exact.shape[1]) if params.strategy != "distributed" else 0)
+                           pushed_rounds(params, exact.shape[1]) if params.strategy != "distributed" else 0)
+
+
+def pushed_rounds(params, n: int) -> int:
+    """Rounds every source is sure to push: the plan's, or 0 when sources stop by cost (the bound with
+    residual mass 1 holds whatever rounds a source pushed)."""
+    plan = params.push_plan(n)
+    return plan.rounds if plan.budget is None else 0
 
 
 def dense_rows(frame, names: np.ndarray, sources, n: int, index_of) -> np.ndarray:

@@ -137,7 +137,7 @@ def test_push_then_walk_beats_plain_walks_on_a_dense_graph(shared_data):
         estimate = monte_carlo_ppr(local, sources, PPRParams(push_rounds=push, seed=6)).toarray()
         errors[push] = np.abs(estimate - exact).sum(axis=1).mean()
         assert np.all(np.abs(estimate - exact) <= bound_for(exact, PPRParams(push_rounds=push)))
-    assert PPRParams().push_rounds_for(local.n) == 8
+    assert PPRParams().push_plan(local.n).rounds == 8
     # the walks' variance scales with the residual mass, 0.85^8 / 0.85^4 = 0.52: errors ~ sqrt(0.52) = 0.72x
     assert errors[4] < 0.75 * errors[0] and errors[None] < 0.85 * errors[4], errors
 

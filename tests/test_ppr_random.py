@@ -19,7 +19,7 @@ import pytest
 import scipy.sparse as sp
 from ppr_bounds import bound_for, dense_rows
 
-from sparkgraph.datasets import load_graph, load_local
+from sparkgraph.datasets import chung_lu, load_graph, load_local
 from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
@@ -191,6 +191,42 @@ def test_push_keeps_exactly_the_first_terms_of_the_series(layout, dangling, monk
         assert kept[i, n] == pytest.approx(jumped, abs=tolerance)
 
 
+@pytest.mark.parametrize("dangling", ["source", "stop"])
+def test_each_source_stops_pushing_by_its_own_cost(dangling, monkeypatch):
+    """With a budget (sparse layout), source s pushes T_s rounds, T_s the first round that would bring the
+    out-arcs of the vertices its flow stood on, summed over its rounds, over ``budget``: kept and residual
+    are the series cut at T_s, whatever batch the source is in, and its walks are the same alone or in a batch."""
+    monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
+    adjacency = _weighted_digraph()
+    n, rounds, budget = adjacency.shape[0], 8, 110.0
+    out_degree = np.diff(adjacency.indptr)
+    transition = transition_csr(adjacency.indptr, adjacency.indices, adjacency.data)
+    sources = np.array([0, 7, 12, 33, 39])
+    kept, residual = (_as_dense(m) for m in push_flow(sources, transition, rounds, ALPHA, dangling, budget=budget))
+    stopped_at = []
+    for i, s in enumerate(sources):
+        p = _dense_transition(adjacency, dangling, s)
+        state, expected, t, spent = np.eye(n)[s], np.zeros(n), 0, 0
+        while t < rounds and spent + out_degree[state > 0].sum() <= budget:
+            spent += out_degree[state > 0].sum()
+            expected += ALPHA * (1 - ALPHA) ** t * state
+            state = state @ p
+            t += 1
+        stopped_at.append(t)
+        assert np.allclose(kept[i, :n], expected, rtol=0, atol=1e-13), s
+        assert np.allclose(residual[i], (1 - ALPHA) ** t * state, rtol=0, atol=1e-13), s
+    assert len(set(stopped_at)) >= 3, stopped_at  # sources stop at different rounds
+    graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data)
+
+    def run(batch):
+        return _rows(walk_scores(batch, graph, 300, ALPHA, "visits", dangling, 100, 11, rounds, push_budget=budget),
+                     len(batch), n + 1)
+
+    together = run(sources)
+    for i, s in enumerate(sources):
+        assert np.array_equal(run(np.array([s])), together[[i]]), s
+
+
 @pytest.mark.parametrize("layout", ["dense", "sparse"])
 @pytest.mark.parametrize("dangling", ["source", "stop"])
 def test_composing_exact_fingerprints_gives_exact_ppr(layout, dangling, monkeypatch):
@@ -308,3 +344,24 @@ def test_the_distributed_strategy_does_not_depend_on_shuffle_partitions(spark):
     finally:
         spark.conf.set(key, before)
     pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+
+
+def test_sources_of_a_large_graph_push_by_cost_the_same_on_spark_and_in_the_twin(spark):
+    """Above DENSE_MAX_VERTICES the auto push gives every source its own budget: on a Chung–Lu graph
+    the sources stop after different numbers of rounds, and Spark's numbers are the twin's, bit for bit."""
+    edges = chung_lu(spark, push.DENSE_MAX_VERTICES + 4_000, 2.5, 8.0, seed=3, slices=2)
+    graph = Graph.from_edges(edges, directed=False)
+    local = LocalGraph.from_pandas(edges.toPandas(), options=GraphOptions(directed=False))
+    assert local.n == graph.n > push.DENSE_MAX_VERTICES
+    params = PPRParams(walks_per_source=300, top_k=local.n, seed=4)
+    plan = params.push_plan(local.n)
+    assert plan.budget is not None
+    sources = local.names[np.random.default_rng(2).choice(local.n, 12, replace=False)]
+    ids = local.ids_of(sources)
+    transition = transition_csr(local.adjacency.indptr, local.adjacency.indices, None)
+    kept, _ = push_flow(ids, transition, plan.rounds, ALPHA, "source", budget=plan.budget)
+    rounds = np.round(np.log1p(-np.asarray(kept.sum(axis=1)).ravel()) / np.log(1 - ALPHA)).astype(int)
+    assert len(set(rounds.tolist())) >= 2 and rounds.max() <= plan.rounds, rounds
+    spark_rows = dense_rows(_frame(fully_ppr(graph, params, sources=[int(s) for s in sources])), local.names,
+                            sources, local.n, local.ids_of)
+    assert np.array_equal(spark_rows, monte_carlo_ppr(local, ids, params).toarray())

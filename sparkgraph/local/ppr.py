@@ -87,11 +87,11 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
         (2, 34)
     """
     a = graph.adjacency
-    rounds = params.push_rounds_for(graph.n)
-    walked = walk_graph(a.indptr, a.indices, a.data if graph.weighted else None, push=rounds > 0)
+    plan = params.push_plan(graph.n)
+    walked = walk_graph(a.indptr, a.indices, a.data if graph.weighted else None, push=plan.rounds > 0)
     owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), walked, params.walks_per_source,
                                        params.restart_prob, params.estimator, params.dangling, params.max_steps,
-                                       params.seed, rounds)
+                                       params.seed, plan.rounds, push_budget=plan.budget)
     return sp.csr_matrix((score, (owner, target)), shape=(len(sources), graph.n))
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparkgraph.params import at_least, at_most, between, one_of, param, validate
-from sparkgraph.udfs.push import DENSE_MAX_VERTICES
+from sparkgraph.udfs.push import PushPlan, auto_push
 from sparkgraph.udfs.streams import MAX_SEED
 
 ESTIMATORS = ("visits", "endpoints")
 STRATEGIES = ("auto", "broadcast", "distributed")
 DANGLING = ("source", "stop")
-SPARSE_PUSH_ROUNDS = 4  # sparse flow: each round costs more than the last (the flow spreads)
-DENSE_PUSH_ROUNDS = 8  # dense flow (graphs up to DENSE_MAX_VERTICES): every round costs the same
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,12 @@ class PPRParams:
             the partitioning, batch sizes, strategy batching or other sources requested.
         push_rounds: Rounds of exact flow from each source before the walks (push-then-walk, as
             in FORA): the walks then carry only the residual mass (1-α)^push_rounds, which cuts
-            the error at equal ω; 0 turns it off. None (auto): 8 rounds on graphs of up to 65,536
-            vertices, whose flow is kept dense and costs the same every round, 4 on larger ones,
-            whose sparse flow costs more every round (measured on cnr-2000: 2.5x the time for 6
-            rounds, no gain in precision). Broadcast strategy; the distributed strategy walks plainly.
+            the error at equal ω; 0 turns it off. None (auto) chooses by cost
+            (:func:`sparkgraph.udfs.push.auto_push`): 8 rounds on graphs of up to 65,536 vertices,
+            whose dense flow costs the same every round; above, each source pushes while its rounds
+            cost no more than its walks (at most 8), so a source in a dense neighbourhood (a social
+            graph) stops after a few rounds and one in a local neighbourhood (a web graph) goes on.
+            Broadcast strategy; the distributed strategy walks plainly.
         segment_length: distributed only: rounds per precomputed segment from small vertices
             (0 = off). Fewer rounds, but walkers share segments, which correlates their paths
             and raises the error at equal ω (measured 4x on karate with 64 segments): opt in.
@@ -70,8 +70,8 @@ class PPRParams:
     def __post_init__(self) -> None:
         validate(self)
 
-    def push_rounds_for(self, n: int) -> int:
-        """The push rounds used on a graph of ``n`` vertices (``push_rounds``, or the auto choice)."""
+    def push_plan(self, n: int) -> PushPlan:
+        """The push on a graph of ``n`` vertices: ``push_rounds`` for every source, or the auto choice by cost."""
         if self.push_rounds is not None:
-            return self.push_rounds
-        return DENSE_PUSH_ROUNDS if n <= DENSE_MAX_VERTICES else SPARSE_PUSH_ROUNDS
+            return PushPlan(self.push_rounds)
+        return auto_push(n, self.walks_per_source, self.restart_prob)

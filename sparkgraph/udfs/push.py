@@ -8,6 +8,7 @@ fingerprints (:mod:`sparkgraph.udfs.compose`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +28,55 @@ def transition_csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray 
 
 DENSE_FLOW_ENTRIES = 4_000_000  # sources x vertices up to which a batch's push and tallies use dense arrays (32 MB each)
 DENSE_MAX_VERTICES = 65_536  # on larger graphs a few rounds of flow cover a small part: dense would touch every arc
+
+
+# A step of the vectorized walk loop costs about as much as this many arcs touched by the sparse
+# push (one core; bench/ppr_push.py measured 3.6 on a 100k-vertex planted-partition graph, 7.3 on
+# cnr-2000, 8.9 on a 100k-vertex Chung–Lu graph: the graphs large enough for the sparse layout;
+# the lower price errs on a shorter push)
+STEP_COST_SPARSE_ARCS = 2.0
+SPARSE_PUSH_ROUNDS = 8  # at most, in the sparse layout; sources stop earlier by cost
+DENSE_PUSH_ROUNDS = 8  # the dense layout: every round costs the same (measured: bench/ppr_push.py)
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """How far a batch pushes before its walks (:func:`auto_push`).
+
+    Attributes:
+        rounds: Rounds of exact flow at most (0: plain walks).
+        budget: Arcs one source's push may touch in all (sparse layout); None: every source pushes ``rounds``.
+    """
+
+    rounds: int
+    budget: float | None = None
+
+    def describe(self) -> str:
+        if self.budget is None:
+            return f"{self.rounds} push rounds"
+        return f"at most {self.rounds} push rounds, within {self.budget:,.0f} arcs per source"
+
+
+def auto_push(n: int, walks: int, restart_prob: float) -> PushPlan:
+    """Push rounds chosen by cost: the push of a source may cost as much as its walks do.
+
+    A source's ω walks take ω/α steps; pushing spends at most that much too, so push-then-walk
+    costs at most about twice plain walks and puts the time into exact flow, whose error is
+    zero (each round takes a share α of the moving mass out of the walks' estimate). In the
+    sparse layout a round costs the arcs it touches (the out-degrees of the vertices a source's
+    flow stands on), which grows every round, fast in a social graph, slowly in a web graph
+    with strong locality: each source pushes rounds while their arcs in all stay within
+    ``ω/α · STEP_COST_SPARSE_ARCS``, at most ``SPARSE_PUSH_ROUNDS``. In the dense layout (graphs
+    of up to ``DENSE_MAX_VERTICES``) every round costs the same for every source: a fixed
+    ``DENSE_PUSH_ROUNDS``.
+
+    Example:
+        >>> auto_push(100_000, 1000, 0.15)
+        PushPlan(rounds=8, budget=13333.333333333334)
+    """
+    if dense_layout(n):
+        return PushPlan(DENSE_PUSH_ROUNDS)
+    return PushPlan(SPARSE_PUSH_ROUNDS, walks / restart_prob * STEP_COST_SPARSE_ARCS)
 
 
 def dense_layout(n: int) -> bool:
@@ -57,7 +107,8 @@ def in_batches(sources: np.ndarray, n: int, run: Callable[[np.ndarray], tuple[np
 
 
 def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
-              dangling: str, prune: float = 0.0) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray | sp.csr_matrix]:
+              dangling: str, prune: float = 0.0, budget: float | None = None
+              ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray | sp.csr_matrix]:
     """Exact flow from the sources for ``rounds`` rounds: ``(kept, residual)``.
 
     ``kept`` (sources x n+1) is what those rounds settle exactly (α of the flow each round;
@@ -68,6 +119,10 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     Graphs with a :func:`dense_layout` get dense numpy arrays (a few rounds of flow fill most of
     a small graph; callers keep batches to :func:`dense_batch` sources), larger ones sparse CSR
     matrices. Each row is computed from its own source alone, the same in any batch.
+
+    ``budget`` (sparse layout only): a row stops pushing before the round that would bring the arcs
+    its rounds touched (the out-degrees of the vertices its flow stood on) over ``budget``; its flow
+    stays in ``residual``. Rows stop one by one, each by its own flow alone (:func:`auto_push`).
     """
     n = transition.shape[0]
     rows = np.arange(len(sources))
@@ -98,7 +153,14 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     flow = sp.csr_matrix((np.ones(len(sources)), (rows, sources)), shape=(len(sources), n))
     kept = sp.csr_matrix((len(sources), n + 1))
     parked = sp.csr_matrix((len(sources), n))
+    out_degree = np.diff(transition.indptr).astype(np.float64)
+    spent = np.zeros(len(sources))
     for _ in range(rounds):
+        if budget is not None:
+            flow, stopped = _stop_costly_rows(flow, out_degree, spent, budget)
+            parked = parked + stopped
+            if not flow.nnz:
+                break
         kept = kept + sp.hstack([restart_prob * flow, sp.csr_matrix((len(sources), 1))]).tocsr()
         moving = (1 - restart_prob) * flow
         nxt = moving @ transition
@@ -123,6 +185,25 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
             parked = parked + small
         flow.eliminate_zeros()
     return kept.tocsr(), (flow + parked).tocsr()
+
+
+def _stop_costly_rows(flow: sp.csr_matrix, out_degree: np.ndarray, spent: np.ndarray, budget: float
+                      ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``(flow, stopped)``: the rows whose next round would bring their arcs touched (``spent``,
+    updated here) over ``budget`` move from ``flow`` to ``stopped`` whole; the others stay as they are."""
+    rows_of = np.repeat(np.arange(flow.shape[0]), np.diff(flow.indptr))
+    costs = np.bincount(rows_of, weights=out_degree[flow.indices], minlength=flow.shape[0])
+    costly = spent + costs > budget
+    spent += np.where(costly, 0.0, costs)
+    if not costly.any():
+        return flow, sp.csr_matrix(flow.shape)
+    keep = sp.diags((~costly).astype(np.float64))
+    stop = sp.diags(costly.astype(np.float64))
+    running, stopped = (keep @ flow).tocsr(), (stop @ flow).tocsr()
+    for matrix in (running, stopped):
+        matrix.eliminate_zeros()
+        matrix.sort_indices()  # entries by column, as every round leaves them
+    return running, stopped
 
 
 def _settle_sinks(nxt: np.ndarray, kept: np.ndarray, stuck: np.ndarray, sinks: np.ndarray, rows: np.ndarray,

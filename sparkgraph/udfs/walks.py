@@ -172,7 +172,8 @@ def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, offsets: np.
 
 def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
                 estimator: str, dangling: str, max_steps: int, seed: int, push_rounds: int = 0,
-                top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                top_k: int | None = None, push_budget: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
 
     Args:
@@ -191,6 +192,9 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
             start from the residual flow and carry only its mass, (1-α)^rounds of the total.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
+        push_budget: Arcs one source's push round may touch (sparse layout; see
+            :func:`~sparkgraph.udfs.push.push_flow`): a source stops pushing before a costlier
+            round. None: every source pushes ``push_rounds``.
 
     Returns:
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
@@ -205,12 +209,13 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         [0, 1]
     """
     return in_batches(sources, graph.n, lambda batch: _walk_batch(
-        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, push_rounds, top_k))
+        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, push_rounds, top_k,
+        push_budget))
 
 
 def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float, estimator: str,
-                dangling: str, max_steps: int, seed: int, push_rounds: int, top_k: int | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                dangling: str, max_steps: int, seed: int, push_rounds: int, top_k: int | None,
+                push_budget: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`walk_scores` for a batch within the dense layout's size."""
     n = graph.n
     stride = n + 1  # room for the pseudo-target n of discarded walks
@@ -219,7 +224,8 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
     credit: list[np.ndarray] = []
     kept = None
     if push_rounds > 0:
-        kept, residual = push_flow(sources, graph.transition, push_rounds, restart_prob, dangling)
+        kept, residual = push_flow(sources, graph.transition, push_rounds, restart_prob, dangling,
+                                     budget=push_budget)
         offsets = unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
         owner, pos, scale = start_walkers(residual, omega, offsets)
     else:
