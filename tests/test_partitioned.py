@@ -168,7 +168,8 @@ def test_graph_smaller_than_a_part_is_embedded_whole_and_isolated_vertices_get_r
     # own (self_influence) vector, as in whole-graph FastRP
     assert np.allclose(result.embedding[3], whole[3] / np.linalg.norm(whole[3]), atol=1e-6)
     assert result.embedding.shape == (5, 8) and np.all(np.linalg.norm(result.embedding, axis=1) > 0)
-    # the default averages the neighbours alone: isolated vertices get zero vectors, as FastRP without self_influence
+    # the default averages over one and two hops alone: isolated vertices get zero vectors, as FastRP without
+    # self_influence
     default = local_partitioned(graph, PartitionedParams(max_part_size=10), fp).embedding
     assert np.all(default[3:] == 0) and np.all(np.linalg.norm(default[:3], axis=1) > 0)
 

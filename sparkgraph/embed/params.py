@@ -104,9 +104,10 @@ class PartitionedParams:
         window: NetMF's window T (the spectral embedder): random-walk steps a vertex's context spans.
         negative: NetMF's negative-sampling b (the spectral embedder).
         fusion_weights: Weight of the fused vectors X, then of each averaging step over the whole graph
-            (rownorm(M X), rownorm(M² X) ...): the final vector is their weighted sum. The default [0, 1] is
-            one averaging step alone: every vertex's vector is the mean of its neighbours' fused vectors, from
-            whatever part they are in, so its own part does not dominate (cut edges score as inside a part).
+            (rownorm(M X), rownorm(M² X) ...): the final vector is their weighted sum. The default [0, 1, 1]
+            is FastRP's own default iteration weights, with the fused vectors in the place of FastRP's random
+            projection: the same two hops as whole-graph FastRP are averaged, and no term holds a vertex's own
+            part vector, so its own part does not dominate (cut edges score as edges inside a part do).
         partition_rounds: Label-propagation rounds per level at most (it stops once fewer than 0.1 % of the
             vertices move).
         community_rounds: Plain label-propagation rounds that grow communities before they are dealt into
@@ -124,7 +125,7 @@ class PartitionedParams:
     embedder: str = param("fastrp", one_of(*EMBEDDERS))
     window: int = param(10, at_least(1))
     negative: float = param(1.0, between(0, math.inf, low_open=True))
-    fusion_weights: tuple = param((0.0, 1.0), _weights)
+    fusion_weights: tuple = param((0.0, 1.0, 1.0), _weights)
     partition_rounds: int = param(20, at_least(1))
     community_rounds: int = param(10, at_least(0))
     seed: int = param(0, at_least(0))

@@ -12,11 +12,12 @@ KDD 2021): split the graph into small parts, embed every part in parallel, fuse 
    belongs to are averaged, each weighted by how much of its neighbourhood that level's part saw.
 4. **Average over the whole graph** (``fusion_weights``): the final vector is
    ``w₀·rownorm(X) + w₁·rownorm(M·X) + ...`` with M = D⁻¹A of the whole graph, computed by FastRP's
-   block products; the default (0, 1) is ``rownorm(M·X)``, the mean of the neighbours' fused
-   vectors. This is what makes the space one: a vertex takes in its neighbours' vectors from every
-   part, so an edge cut by the partition scores like an edge inside a part (with w₀ = 1, a
-   vertex's own part dominates: on BlogCatalog the cut-edge AUC drops from 0.81 to 0.72). Steps 3
-   and 4 cost O(levels·n·d + m·d): linear in the graph.
+   block products; the default (0, 1, 1), FastRP's own default weights, is
+   ``rownorm(M·X) + rownorm(M²·X)``: the fused vectors of the neighbours and of the vertices two
+   hops away, the hops whole-graph FastRP averages. This is what makes the space one: a vertex
+   takes in its neighbours' vectors from every part, so an edge cut by the partition scores like
+   an edge inside a part (with w₀ = 1, a vertex's own part dominates: on BlogCatalog the cut-edge
+   AUC drops from 0.81 to 0.72). Steps 3 and 4 cost O(levels·n·d + m·d): linear in the graph.
 
 Memory per task: step 2 holds one part (its arcs as CSR; NetMF dense ``part x part`` float64
 matrices, a few of them); step 4 holds FastRP's block pairs (:mod:`sparkgraph.embed.fastrp`).
