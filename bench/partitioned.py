@@ -11,8 +11,12 @@ and those inside a part (within), for the partitioned embedding and for whole-gr
 same pairs. Quality is measured on the local twin's vectors (equal to Spark's, see
 tests/test_partitioned.py); times on Spark.
 
-    python bench/partitioned.py                                   # everything (about 30 minutes on 2 cores)
-    python bench/partitioned.py --graphs cora --generated 0       # a quick run
+    python bench/partitioned.py                                   # everything (about 45 minutes on 2 cores)
+    python bench/partitioned.py --graphs cora --generated 0 --large 0     # a quick run
+
+``--large`` adds a 1M-vertex / 20M-arc planted-partition graph on Spark only (no quality, ~18 minutes
+with driver memory 12g): times next to whole-graph FastRP and the peak memory of the largest Python
+worker and of the JVM.
 
 Prints a table and writes bench/results/partitioned.json.
 """

@@ -13,7 +13,8 @@ is more accuracy for the time.
 Also measures the constants ``auto_push`` converts arcs to walk steps with: nanoseconds per walk
 step, per arc touched by the sparse push and per arc and source of the dense push.
 
-    python bench/ppr_push.py                                  # everything (about 15 minutes)
+    python bench/ppr_push.py                                  # everything (about 17 minutes; cnr-2000's exact
+                                                              # vectors alone take 5: --exact-cache keeps them)
     python bench/ppr_push.py --graphs cora --generated 0      # a quick run
 
 Prints a table and writes bench/results/ppr_push.json.

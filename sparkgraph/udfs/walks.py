@@ -192,9 +192,9 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
             start from the residual flow and carry only its mass, (1-α)^rounds of the total.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
-        push_budget: Arcs one source's push round may touch (sparse layout; see
-            :func:`~sparkgraph.udfs.push.push_flow`): a source stops pushing before a costlier
-            round. None: every source pushes ``push_rounds``.
+        push_budget: Arcs one source's push may touch over all its rounds (sparse layout; see
+            :func:`~sparkgraph.udfs.push.push_flow`): a source stops before the round that would
+            exceed it. None: every source pushes ``push_rounds``.
 
     Returns:
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
@@ -225,7 +225,7 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
     kept = None
     if push_rounds > 0:
         kept, residual = push_flow(sources, graph.transition, push_rounds, restart_prob, dangling,
-                                     budget=push_budget)
+                                   budget=push_budget)
         offsets = unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
         owner, pos, scale = start_walkers(residual, omega, offsets)
     else:
