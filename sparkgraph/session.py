@@ -402,3 +402,23 @@ def truncate_lineage(df: DataFrame) -> DataFrame:
     if checkpoint_dir(spark) and not is_local_master(spark.conf.get("spark.master", "local")):
         return df.checkpoint()
     return df.localCheckpoint()
+
+
+def release(df: DataFrame) -> None:
+    """Free what ``df`` holds now: its cache entry, and the executor blocks of a local checkpoint
+    (:func:`truncate_lineage`). ``df`` must not be read afterwards.
+
+    ``unpersist`` alone leaves a local checkpoint's blocks until the JVM garbage-collects the
+    DataFrame; on classic Spark they are unpersisted here at once. Over Spark Connect the server
+    frees them when the client drops the DataFrame. A reliable checkpoint's files follow
+    ``spark.cleaner.referenceTracking.cleanCheckpoints``.
+
+    Example:
+        >>> state = truncate_lineage(step(state)); ...; release(state)
+    """
+    df.unpersist()
+    if is_connect(df.sparkSession):
+        return
+    logical = df._jdf.queryExecution().logical()
+    if logical.getClass().getSimpleName() == "LogicalRDD":
+        logical.rdd().unpersist(False)

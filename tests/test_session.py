@@ -39,3 +39,19 @@ def test_parallelism_is_known_in_both_lanes(spark):
     # number of partitions spark.range gets by default, which Connect counts when the setting is absent
     ranged = spark.range(0, 1 << 16).select(F.spark_partition_id().alias("p")).distinct().count()
     assert parallelism(spark) == ranged == 4
+
+
+@pytest.mark.connect
+def test_release_frees_a_local_checkpoint_at_once(spark):
+    from sparkgraph.fs import is_connect
+    from sparkgraph.session import release, truncate_lineage
+
+    short = truncate_lineage(spark.range(0, 100))
+    assert short.count() == 100
+    if is_connect(spark):  # the server frees it when the client drops the DataFrame
+        release(short)
+        return
+    held = set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
+    assert held, "a local checkpoint is held in executor storage"
+    release(short)
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keySet()) < held, "release frees its blocks"

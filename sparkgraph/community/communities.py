@@ -19,7 +19,7 @@ from sparkgraph.community.lsh import lsh_candidates
 from sparkgraph.community.minhash import minhash_signatures, neighbour_sets
 from sparkgraph.community.params import CommunityParams
 from sparkgraph.graph import Graph
-from sparkgraph.session import truncate_lineage
+from sparkgraph.session import release, truncate_lineage
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> Comm
     """
     params = params or CommunityParams()
     started = time.perf_counter()
-    sigs = minhash_signatures(graph, params.minhash).persist(StorageLevel.MEMORY_AND_DISK)
+    sigs = minhash_signatures(graph, params.minhash)
     sets = neighbour_sets(graph, params.minhash) if params.lsh.exact_check else None
     candidates = lsh_candidates(sigs, params.lsh, sets)
     similar = candidates.pairs.filter(F.col("jaccard") >= params.lsh.threshold)
@@ -97,8 +97,7 @@ def lsh_communities(graph: Graph, params: CommunityParams | None = None) -> Comm
         labels, rounds = label_propagation(similar, vertices, params.rounds), params.rounds
     labels = labels.persist(StorageLevel.MEMORY_AND_DISK)
     labels.count()
-    similar.unpersist()
-    sigs.unpersist()
+    release(similar)
     communities = graph.to_names(labels, "id", "community")
     sizes = communities.groupBy("community").agg(F.count("*").alias("size")).orderBy(F.desc("size"), "community")
     log.info("communities: done in %.1fs", time.perf_counter() - started)

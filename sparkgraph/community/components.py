@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparkgraph import progress
-from sparkgraph.session import job_description, parallelism, truncate_lineage
+from sparkgraph.session import job_description, parallelism, release, truncate_lineage
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def connected_components(edges: DataFrame, vertices: DataFrame, max_rounds: int 
         progress.advance("component rounds (at most)", rounds - 1, max_rounds)
         nxt = truncate_lineage(_small_star(_large_star(current)))
         changed = nxt.exceptAll(current).limit(1).count() + current.exceptAll(nxt).limit(1).count()
-        current.unpersist()
+        release(current)
         current = nxt
         log.info("components: round %d, %s (%.1fs)", rounds, "changed" if changed else "settled",
                  time.perf_counter() - started)
@@ -116,7 +116,7 @@ def label_propagation(edges: DataFrame, vertices: DataFrame, rounds: int = 10,
         best = votes.groupBy("id").agg(F.max(F.struct("votes", (-F.col("label")).alias("neg"))).alias("best"))
         previous = labels
         labels = truncate_lineage(best.select("id", (-F.col("best.neg")).alias("label")))
-        previous.unpersist()
+        release(previous)
     job_description(spark, None)
     arcs.unpersist()
     return labels.select("id", F.col("label").alias("community"))

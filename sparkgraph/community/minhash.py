@@ -25,6 +25,17 @@ from sparkgraph.udfs.minhash import permutations, signatures
 log = logging.getLogger(__name__)
 
 SIGNATURE_SCHEMA = "id long, signature array<long>"
+NUM_PERM_KEY = "num_perm"  # the signature column's metadata: its length, known without running a job
+
+
+def signature_length(signatures: DataFrame) -> int:
+    """``num_perm`` of a signature table: from the column's metadata when
+    :func:`minhash_signatures` made it, else read from the first row (a job)."""
+    known = signatures.schema["signature"].metadata.get(NUM_PERM_KEY)
+    if known:
+        return int(known)
+    first = signatures.select(F.size("signature").alias("k")).first()
+    return int(first["k"]) if first else 1
 
 
 def neighbour_sets(graph: Graph, params: MinHashParams) -> DataFrame:
@@ -63,6 +74,21 @@ def minhash_signatures(graph: Graph, params: MinHashParams | None = None) -> Dat
         64
     """
     params = params or MinHashParams()
+    return set_signatures(neighbour_sets(graph, params), params)
+
+
+def set_signatures(sets: DataFrame, params: MinHashParams | None = None) -> DataFrame:
+    """MinHash signature of every row's set: ``(id, members array<long>)`` -> ``(id, signature)``.
+
+    :func:`minhash_signatures` over sets you already have (``neighbour_sets``, or any sets of
+    non-negative ids); ``params``' neighbourhood settings are not used here.
+
+    Example:
+        >>> sets = spark.createDataFrame([(0, [1, 2, 3]), (1, [2, 3])], "id long, members array<long>")
+        >>> set_signatures(sets, MinHashParams(num_perm=64)).count()
+        2
+    """
+    params = params or MinHashParams()
     started = time.perf_counter()
     a, b = permutations(params.num_perm, params.seed, params.scheme)
     scheme = params.scheme
@@ -78,6 +104,7 @@ def minhash_signatures(graph: Graph, params: MinHashParams | None = None) -> Dat
             yield pa.RecordBatch.from_arrays([batch.column("id"), pa.ListArray.from_arrays(starts, flat)],
                                              names=["id", "signature"])
 
-    out = neighbour_sets(graph, params).mapInArrow(sign, SIGNATURE_SCHEMA)
+    out = (sets.select("id", "members").mapInArrow(sign, SIGNATURE_SCHEMA)
+           .select("id", F.col("signature").alias("signature", metadata={NUM_PERM_KEY: params.num_perm})))
     log.info("minhash: signatures planned (%.1fs)", time.perf_counter() - started)
     return out
