@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from datasketch import MinHash
+from pyspark.sql import functions as F
 
 from sparkgraph.community import (
     CommunityParams,
@@ -33,8 +34,10 @@ from sparkgraph.community import (
     neighbour_sets,
     optimal_bands,
     recall_bands,
+    set_signatures,
 )
 from sparkgraph.community.index import CommunityIndex, build_community_index
+from sparkgraph.community.minhash import signature_length
 from sparkgraph.community.params import CommunityIndexParams, candidate_probability
 from sparkgraph.datasets import load_graph, load_local, planted_partition
 from sparkgraph.graph import Graph
@@ -141,6 +144,11 @@ def test_spark_signatures_equal_the_twin_and_datasketch(karate):
         m = MinHash(num_perm=32, seed=9, hashfunc=datasketch_hashfunc)
         m.update_batch([int(x) for x in members])
         assert np.array_equal(ours[vid], m.hashvalues.astype(np.int64))
+    # the same signatures from sets given directly; the length travels in the column's metadata
+    direct = set_signatures(neighbour_sets(graph, params), params)
+    assert np.array_equal(dense(direct.toPandas(), graph.n), ours)
+    assert signature_length(direct) == 32 == direct.schema["signature"].metadata["num_perm"]
+    assert signature_length(direct.select("id", F.col("signature").alias("signature"))) == 32  # read from a row
 
 
 @pytest.mark.parametrize("neighbourhood", ["in", "out"])
@@ -299,6 +307,8 @@ def test_query_recovers_a_planted_community(planted_index):
     assert recall >= 0.9, recall
     exact = grow_community(local, params.minhash, seeds, size=len(truth))
     assert len(set(exact["id"]) & truth) / len(truth) >= 0.9
+    jaccard = exact_jaccard(local, params.minhash)  # many queries share it
+    assert grow_community(local, params.minhash, seeds, size=len(truth), jaccard=jaccard).equals(exact)
     assert index.query(seeds, size=len(truth)).equals(found)  # deterministic
     everyone = len(index.candidates(index.ids_of(seeds)))
     assert index.query(seeds, size=len(truth), max_candidates=everyone).equals(found)

@@ -75,9 +75,13 @@ def similar_pairs(graph: LocalGraph, params: MinHashParams | None = None, thresh
     return u[order], v[order], j[order]
 
 
-def grow_community(graph: LocalGraph, params: MinHashParams | None, seeds, size: int) -> pd.DataFrame:
+def grow_community(graph: LocalGraph, params: MinHashParams | None, seeds, size: int,
+                   jaccard: sp.csr_matrix | None = None) -> pd.DataFrame:
     """The growth of :meth:`~sparkgraph.community.CommunityIndex.query` with exact Jaccard; the
     candidates are every vertex whose neighbourhood meets a seed's.
+
+    ``jaccard``: :func:`exact_jaccard` of ``graph`` and ``params`` when the caller has it already
+    (many queries on one graph); computed here otherwise.
 
     Returns:
         ``(id, score, step)`` in the caller's ids, seeds first (score 1.0, step 0).
@@ -88,7 +92,7 @@ def grow_community(graph: LocalGraph, params: MinHashParams | None, seeds, size:
         raise ParameterError("seed ids given twice; give each seed once")
     if size < len(ids):
         raise ParameterError(f"size={size} must be at least the number of seeds ({len(ids)})", key="size")
-    jac = exact_jaccard(graph, params)
+    jac = exact_jaccard(graph, params) if jaccard is None else jaccard
     cands = np.setdiff1d(np.unique(jac[ids].indices), ids)
     block = jac[cands][:, np.r_[ids, cands]].toarray() if len(cands) else np.zeros((0, 0))
     total = block[:, :len(ids)].sum(axis=1)
