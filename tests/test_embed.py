@@ -136,6 +136,12 @@ def test_same_seed_same_embedding_and_blocks_are_deterministic(cora):
     params = FastRPParams(dimension=16, seed=9, strategy="blocks")
     first, second = (fastrp(graph, params).orderBy("id").toPandas() for _ in range(2))
     assert np.array_equal(np.vstack(first["embedding"]), np.vstack(second["embedding"]))
+    # each iteration's checkpoint is freed once the next one is materialised (classic Spark): a run
+    # holds the state its result is read from, whatever the number of iterations
+    held = set(graph.spark.sparkContext._jsc.getPersistentRDDs().keySet())
+    fastrp(graph, FastRPParams(dimension=16, seed=9, strategy="blocks", iteration_weights=(1.0,) * 6)).count()
+    grown = set(graph.spark.sparkContext._jsc.getPersistentRDDs().keySet()) - held
+    assert len(grown) <= 2, grown
 
 
 # ---------------------------------------------------------------------- quality, search, ML vectors

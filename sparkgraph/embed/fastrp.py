@@ -38,7 +38,7 @@ from sparkgraph import progress
 from sparkgraph.embed.params import FastRPParams
 from sparkgraph.errors import InputError, MissingColumnError
 from sparkgraph.graph import Graph, union_all
-from sparkgraph.session import job_description, parallelism, truncate_lineage
+from sparkgraph.session import job_description, parallelism, release, truncate_lineage
 from sparkgraph.shipping import map_with_matrices, ship_matrix
 from sparkgraph.udfs import packing
 from sparkgraph.udfs.fastrp import fastrp_embedding
@@ -122,7 +122,7 @@ def propagate_blocks(entries: DataFrame, state: DataFrame, weights: tuple, norma
         job_description(spark, f"sparkgraph {label}: iteration {i} of {len(weights)}")
         previous = state
         state = truncate_lineage(_iterate(matrix, state, float(weight), normalize, size, n, d))
-        previous.unpersist()
+        release(previous)  # a local checkpoint: unpersist alone would keep its blocks until a JVM GC
         progress.advance("iterations", i, len(weights))
         log.info("%s: iteration %d of %d done (%.1fs)", label, i, len(weights), time.perf_counter() - started)
     matrix.unpersist()
