@@ -96,13 +96,14 @@ def band_table(signatures: DataFrame, bands: int, rows: int, max_bucket_size: in
 
     raw = signatures.select("id", "signature").mapInArrow(keys_of, BANDS_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
     sizes = raw.groupBy("band", "key").agg(F.count("*").alias("size"))
-    big = sizes.filter(F.col("size") > max_bucket_size).withColumn(
-        "parts", F.ceil(F.col("size") / F.lit(max_bucket_size)).cast("long")).cache()
-    stats = big.agg(F.count("*").alias("buckets"), F.sum(F.col("size") * (F.col("size") - 1) / 2).alias("pairs")).first()
+    oversized = sizes.filter(F.col("size") > max_bucket_size)
+    # one job: it materialises raw, and usually finds nothing to split
+    stats = oversized.agg(F.count("*").alias("buckets"),
+                          F.sum(F.col("size") * (F.col("size") - 1) / 2).alias("pairs")).first()
     split_buckets = int(stats["buckets"] or 0)
     if split_buckets == 0:
-        big.unpersist()
         return raw, 0, 0  # raw is the table: the caller's to unpersist
+    big = oversized.withColumn("parts", F.ceil(F.col("size") / F.lit(max_bucket_size)).cast("long")).cache()
 
     tagged = raw.join(F.broadcast(big.select("band", "key", "parts")) if split_buckets < 100_000
                       else big.select("band", "key", "parts"), ["band", "key"], "left")
