@@ -135,8 +135,9 @@ def test_fusion_makes_cut_edges_score_like_in_the_whole_graph(cora):
     """Held-out edges whose endpoints fall in different level-0 parts are scored by cosine. Even the
     whole-graph embedding scores them lower than edges inside parts (the partition separates weakly
     linked vertices), so the partitioned space is compared with the whole graph on the same pairs:
-    with fusion its cut-edge and within-part AUCs are within 0.03 of the whole graph's; from the
-    level-0 parts alone, cut edges are at chance (their vectors come from disjoint projection rows)."""
+    with fusion neither its cut-edge nor its within-part AUC falls more than 0.03 below the whole
+    graph's (scoring cut edges better than the whole graph is no inconsistency); from the level-0
+    parts alone, cut edges are at chance (their vectors come from disjoint projection rows)."""
     graph = undirected(cora)
     remaining, positive, negative = split_edges(graph, 0.1, seed=1)
     fp = FastRPParams(dimension=128, seed=1)
@@ -151,7 +152,7 @@ def test_fusion_makes_cut_edges_score_like_in_the_whole_graph(cora):
     parts = fused.parts[0][1]
     whole_within, whole_cut = aucs(local_fastrp(remaining, fp), parts)
     within, cut = aucs(fused.embedding, parts)
-    assert abs(within - whole_within) <= 0.03 and abs(cut - whole_cut) <= 0.03, (within, cut, whole_within, whole_cut)
+    assert within >= whole_within - 0.03 and cut >= whole_cut - 0.03, (within, cut, whole_within, whole_cut)
     alone = local_partitioned(remaining, PartitionedParams(max_part_size=500, max_levels=0, fusion_weights=(1.0,)), fp)
     # about 200 cut pairs against 527 non-edges: chance is 0.5 ± 0.025
     assert aucs(alone.embedding, parts)[1] < 0.56

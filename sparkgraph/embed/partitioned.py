@@ -6,8 +6,8 @@ KDD 2021): split the graph into small parts, embed every part in parallel, fuse 
    by level.
 2. **Embed every part** of every level independently, one ``applyInPandas`` task per part holding
    the part's adjacency as a scipy matrix (:func:`~sparkgraph.udfs.part_embedding.embed_part`):
-   FastRP, or NetMF (a method too expensive for a whole graph) rotated into FastRP's shared
-   coordinates. A vertex's random projection row depends only on (seed, its id), in every part.
+   FastRP (centred: the part's mean vector removed), or NetMF (a method too expensive for a whole
+   graph) rotated into FastRP's shared coordinates. A vertex's random projection row depends only on (seed, its id), in every part.
 3. **Fuse** (:func:`~sparkgraph.udfs.part_embedding.fuse`): a vertex's vectors from the levels it
    belongs to are averaged, each weighted by how much of its neighbourhood that level's part saw.
 4. **Average over the whole graph** (``fusion_weights``): the final vector is

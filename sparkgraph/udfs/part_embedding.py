@@ -5,7 +5,14 @@ Every part is embedded in the **shared coordinates** of FastRP's random projecti
 projection row of a vertex is a pure function of (seed, its id in the whole graph), whatever part
 it lands in (:func:`~sparkgraph.udfs.fastrp.fastrp_embedding` with ``rows=ids``).
 
-* ``fastrp``: FastRP on the part's adjacency; its vectors are already in the shared coordinates.
+* ``fastrp``: FastRP on the part's adjacency, centred: the mean vector of the part's vertices
+  that have arcs in it is subtracted from theirs.
+  FastRP's averaging over hops inside one part drives every member towards one common vector
+  (the projection rows of the part, weighted by degree), which the part's members share and
+  members of other parts do not; vectors from different parts are only comparable without it. On
+  BlogCatalog (parts of at most 2,000) centring raised the AUC of cut edges from 0.775 to 0.857
+  (whole-graph FastRP: 0.863) and of all edges from 0.824 to 0.880 (0.879), at a node
+  classification micro-F1 of 0.288 instead of 0.311 (0.258).
 * ``spectral``: NetMF (Qiu, Dong, Ma, Li, Wang, Tang, *Network Embedding as Matrix
   Factorization: Unifying DeepWalk, LINE, PTE, and node2vec*, WSDM 2018), the exact small-T
   algorithm: ``M = vol/(b·T) · Σ_{r=1..T} (D⁻¹A)^r D⁻¹``, embedding ``U_d·√σ_d`` of the truncated
@@ -13,7 +20,9 @@ it lands in (:func:`~sparkgraph.udfs.fastrp.fastrp_embedding` with ``rows=ids``)
   parts of a few thousand vertices. Its basis is arbitrary (any rotation of it is as good), so it
   is rotated onto the part's FastRP vectors by orthogonal Procrustes (Schönemann 1966), which
   keeps every angle and distance inside the part and expresses the vectors in the shared
-  coordinates, where vectors from other parts and levels can be added to them.
+  coordinates, where vectors from other parts and levels can be added to them. It is rotated onto
+  the uncentred FastRP vectors and not centred itself: on BlogCatalog centring it lowered the
+  AUC of every kind of edge (all edges 0.910 -> 0.869).
 """
 
 from __future__ import annotations
@@ -110,8 +119,11 @@ def embed_part(ids: np.ndarray, src: np.ndarray, dst: np.ndarray, weight: np.nda
     if embedder == "spectral":
         symmetric = directed_adjacency(part_adjacency(ids, src, dst, weight), directed, "both").toarray()
         spectral = netmf_embedding(symmetric, p.dimension, window, negative)
-        vectors = (spectral @ procrustes_rotation(spectral, vectors)).astype(np.float32)
-    return vectors, share
+        return (spectral @ procrustes_rotation(spectral, vectors)).astype(np.float32), share
+    seen = share > 0  # a vertex without arcs in the part keeps its own vector: it averaged nothing here
+    if seen.any():
+        vectors[seen] -= vectors[seen].mean(axis=0)
+    return vectors.astype(np.float32, copy=False), share
 
 
 def fuse(ids: np.ndarray, levels: np.ndarray, shares: np.ndarray, vectors: np.ndarray
