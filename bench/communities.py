@@ -229,6 +229,7 @@ def labelled_section(spark, names: list[str]) -> list[dict]:
         graph = load_graph(spark, name)
         rows.append(quality_row(spark, graph, labels.set_index("node")["label"],
                                 {"graph": name, "n": graph.n, "blocks": int(labels["label"].nunique())}))
+        graph.unpersist()
     return rows
 
 

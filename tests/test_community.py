@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from datasketch import MinHash
-from pyspark.sql import functions as F
 
 from sparkgraph.community import (
     CommunityParams,
@@ -40,6 +39,7 @@ from sparkgraph.community.index import CommunityIndex, build_community_index
 from sparkgraph.community.minhash import signature_length
 from sparkgraph.community.params import CommunityIndexParams, candidate_probability
 from sparkgraph.datasets import load_graph, load_local, planted_partition
+from sparkgraph.errors import MissingColumnError
 from sparkgraph.graph import Graph
 from sparkgraph.local.community import exact_jaccard, grow_community, similar_pairs
 from sparkgraph.local.community import minhash_signatures as local_signatures
@@ -148,7 +148,28 @@ def test_spark_signatures_equal_the_twin_and_datasketch(karate):
     direct = set_signatures(neighbour_sets(graph, params), params)
     assert np.array_equal(dense(direct.toPandas(), graph.n), ours)
     assert signature_length(direct) == 32 == direct.schema["signature"].metadata["num_perm"]
-    assert signature_length(direct.select("id", F.col("signature").alias("signature"))) == 32  # read from a row
+    bare = direct.sparkSession.createDataFrame(direct.collect(), "id long, signature array<long>")
+    assert not bare.schema["signature"].metadata
+    assert signature_length(bare) == 32  # read from a row
+
+
+@pytest.mark.connect
+def test_set_signatures_of_any_sets_equal_datasketch(spark):
+    """Sets that are not neighbourhoods: large and repeated members, one-element and empty sets."""
+    rows = [(7, [3, 10**12, 5]), (8, [10**12, 3, 5, 5]), (9, [2**40 + 1]), (11, [])]
+    sets = spark.createDataFrame(rows, "id long, members array<long>")
+    got = {r["id"]: r["signature"] for r in set_signatures(sets, MinHashParams(num_perm=24, seed=5)).collect()}
+    assert sorted(got) == [7, 8, 9, 11]
+    for vid, members in rows:
+        m = MinHash(num_perm=24, seed=5, hashfunc=datasketch_hashfunc)
+        m.update_batch(members)
+        assert got[vid] == m.hashvalues.astype(np.int64).tolist(), vid
+    assert got[7] == got[8]
+
+
+def test_signature_length_needs_a_signature_column(spark):
+    with pytest.raises(MissingColumnError, match="signature"):
+        signature_length(spark.range(3))
 
 
 @pytest.mark.parametrize("neighbourhood", ["in", "out"])

@@ -19,7 +19,14 @@ from sparkgraph.local.fastrp import fastrp as local_fastrp
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.partitioned import partitioned_embedding as local_partitioned
 from sparkgraph.local.partitioned import symmetric_pairs
-from sparkgraph.udfs.part_embedding import fuse, netmf_embedding, procrustes_rotation
+from sparkgraph.udfs.fastrp import directed_adjacency, fastrp_embedding
+from sparkgraph.udfs.part_embedding import (
+    embed_part,
+    fuse,
+    netmf_embedding,
+    part_adjacency,
+    procrustes_rotation,
+)
 from sparkgraph.udfs.partition import best_labels, best_parts, shed_excess
 
 
@@ -81,6 +88,22 @@ def test_procrustes_recovers_a_rotation_and_fusion_weights_levels_by_share():
                       np.vstack([e1, e0, [[0.0, 5.0]]]).astype(np.float32))
     assert ids.tolist() == [7, 8]
     assert np.allclose(fused, [[0.25, 0.75], [0.0, 1.0]])  # (1·e0/|e0| + 3·e1/|e1|)/4; no share: its level-0 vector
+
+
+def test_fastrp_parts_are_centred_over_the_vertices_with_arcs_in_the_part():
+    ids = np.array([2, 5, 6, 9, 11])  # 11 has no arc inside the part
+    src, dst = np.array([2, 5, 6, 2, 5, 6, 9, 9]), np.array([5, 6, 9, 9, 2, 5, 6, 2])  # both ways: undirected
+    fastrp = FastRPParams(dimension=16, seed=3)
+    vectors, share = embed_part(ids, src, dst, np.ones(8), False, "fastrp", fastrp, 3, 1.0, 20)
+    assert share.tolist() == [2, 2, 2, 2, 0]
+    a = directed_adjacency(part_adjacency(ids, src, dst, np.ones(8)), False, fastrp.direction)
+    raw = fastrp_embedding(a, None, 16, fastrp.iteration_weights, fastrp.normalization_strength, fastrp.sparsity,
+                           fastrp.row_normalization, fastrp.self_influence, 0, fastrp.seed, rows=ids,
+                           projection_count=20)
+    assert np.abs(raw[:4].mean(axis=0)).max() > 0.05, "uncentred, the part's members share a vector"
+    assert np.allclose(vectors[:4].mean(axis=0), 0, atol=1e-6)
+    assert np.allclose(vectors[:4], raw[:4] - raw[:4].mean(axis=0), atol=1e-6)
+    assert np.array_equal(vectors[4], raw[4].astype(np.float32)), "a vertex without arcs here keeps its vector"
 
 
 # ---------------------------------------------------------------------- the local twin

@@ -43,7 +43,7 @@ class Candidates:
     """Candidate pairs and what the banding did.
 
     ``pairs`` is lazy over ``table``, the band table, and ``signatures``, both materialised: read
-    ``pairs`` (write, collect or persist it) and then call :meth:`unpersist` to release them.
+    ``pairs`` (write or collect it, or persist and count it) and then call :meth:`unpersist` to release them.
 
     Attributes:
         pairs: ``(u long, v long, jaccard double)`` with u < v (plus ``exact double`` when asked).
@@ -134,7 +134,9 @@ def lsh_candidates(signatures: DataFrame, params: LSHParams | None = None,
     """Candidate pairs of similar vertices from shared LSH band buckets.
 
     Args:
-        signatures: ``(id, signature)`` from :func:`~sparkgraph.community.minhash_signatures`.
+        signatures: ``(id, signature)`` from :func:`~sparkgraph.community.minhash_signatures` or
+            :func:`~sparkgraph.community.set_signatures` (their column metadata carries the
+            signature length; other tables cost one job to read it from a row).
         params: :class:`LSHParams`: threshold (or bands and rows), max_bucket_size, exact_check.
         sets: ``(id, members)`` neighbour sets (:func:`~sparkgraph.community.minhash.neighbour_sets`),
             needed for ``exact_check``.
@@ -153,11 +155,13 @@ def lsh_candidates(signatures: DataFrame, params: LSHParams | None = None,
         >>> cands.unpersist()
     """
     params = params or LSHParams()
+    if params.exact_check and sets is None:
+        raise ParameterError("exact_check needs the neighbour sets; pass sets=neighbour_sets(graph, minhash_params)")
     num_perm = signature_length(signatures)
     bands, rows = params.banding(num_perm)
     # read twice (band keys, then both ends of every pair), so materialised once; with a short
     # lineage, because planning the pair queries over the graph's whole lineage (the cached tables'
-    # plans) cost more than running them on small graphs (Cora: about 2.5 s against 1.5 s)
+    # plans) cost more than running them on small graphs (Cora, warm: about 2.5 s against 1.4 s)
     signatures = truncate_lineage(signatures.select("id", "signature"))
     table, split_buckets, dropped = band_table(signatures, bands, rows, params.max_bucket_size)
     a = table.select("band", "key", F.col("id").alias("u"))
@@ -168,8 +172,6 @@ def lsh_candidates(signatures: DataFrame, params: LSHParams | None = None,
              .join(sig.select(F.col("id").alias("v"), F.col("signature").alias("sig_v")), "v")
              .select("u", "v", estimated_jaccard().alias("jaccard")))
     if params.exact_check:
-        if sets is None:
-            raise ParameterError("exact_check needs the neighbour sets; pass sets=neighbour_sets(graph, minhash_params)")
         pairs = (pairs.join(sets.select(F.col("id").alias("u"), F.col("members").alias("set_u")), "u")
                  .join(sets.select(F.col("id").alias("v"), F.col("members").alias("set_v")), "v")
                  .select("u", "v", "jaccard", (F.size(F.array_intersect("set_u", "set_v"))

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparkgraph.community.params import MinHashParams
+from sparkgraph.errors import MissingColumnError
 from sparkgraph.graph import Graph
 from sparkgraph.udfs.minhash import permutations, signatures
 
@@ -31,6 +32,9 @@ NUM_PERM_KEY = "num_perm"  # the signature column's metadata: its length, known 
 def signature_length(signatures: DataFrame) -> int:
     """``num_perm`` of a signature table: from the column's metadata when
     :func:`minhash_signatures` made it, else read from the first row (a job)."""
+    if "signature" not in signatures.columns:
+        raise MissingColumnError(f"signatures have no 'signature' column (columns: {', '.join(signatures.columns)}); "
+                                 "pass the output of minhash_signatures or set_signatures")
     known = signatures.schema["signature"].metadata.get(NUM_PERM_KEY)
     if known:
         return int(known)

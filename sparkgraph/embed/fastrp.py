@@ -103,6 +103,8 @@ def propagate_blocks(entries: DataFrame, state: DataFrame, weights: tuple, norma
         entries: ``(row, col, value)`` of M (:func:`propagation_entries`).
         state: Per block of ``size`` dense ids, a row of kind ``n`` (the vectors the first iteration
             multiplies) and one of kind ``out`` (the sum so far), float32 payloads (:data:`STATE_SCHEMA`).
+            Consumed: released (:func:`~sparkgraph.session.release`) once the first iteration is
+            materialised; with no ``weights`` the result reads it, and it stays the caller's.
         weights: One per iteration: ``out += w·rownorm(M·n)``, ``n = M·n``.
         normalize: Row-normalise each iteration's vectors before they are added.
         size, n, d: Block size, vertices, dimension.

@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 from sparkgraph import progress
 from sparkgraph.embed.params import PartitionedParams
 from sparkgraph.graph import Graph
-from sparkgraph.session import job_description, truncate_lineage
+from sparkgraph.session import job_description, release, truncate_lineage
 from sparkgraph.shipping import map_with_matrices, ship_matrix
 from sparkgraph.udfs.partition import adopt, community_parts, initial_parts, migrate, part_count, shed_excess
 
@@ -120,7 +120,7 @@ def partition_levels(graph: Graph, params: PartitionedParams) -> list[Level]:
         previous = pairs
         pairs = truncate_lineage(inside)
         if previous is not None:
-            previous.unpersist()
+            release(previous)
         vertices, count = border, border_size
     pairs.unpersist()
     job_description(spark, None)
@@ -219,7 +219,7 @@ def _split(vertices: DataFrame, pairs: DataFrame, count: int, params: Partitione
 
         previous = labels
         labels = truncate_lineage(decided.mapInArrow(move, LABEL_SCHEMA))
-        previous.unpersist()
+        release(previous)
         decided.unpersist()
         loads, moved = _loads(labels, k)
         progress.advance(f"level {level} rounds (at most)", done, params.partition_rounds)
@@ -259,7 +259,7 @@ def _communities(vertices: DataFrame, pairs: DataFrame, rounds: int, seed: int, 
 
         previous = labels
         labels = truncate_lineage(joined.mapInArrow(step, "id long, label long"))
-        previous.unpersist()
+        release(previous)
     return labels
 
 

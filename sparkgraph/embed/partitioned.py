@@ -44,7 +44,7 @@ from sparkgraph.embed.fastrp import (
 from sparkgraph.embed.params import FastRPParams, PartitionedParams
 from sparkgraph.embed.partition import Level, partition_levels
 from sparkgraph.graph import Graph, union_all
-from sparkgraph.session import job_description, truncate_lineage
+from sparkgraph.session import job_description, release, truncate_lineage
 from sparkgraph.udfs.part_embedding import embed_part, fuse
 from sparkgraph.udfs.projection import row_normalize
 
@@ -108,7 +108,7 @@ def partitioned_embedding(graph: Graph, params: PartitionedParams | None = None,
     rows = propagate_blocks(entries, state, params.fusion_weights[1:], True, size, graph.n, fastrp.dimension,
                             "partitioned embedding")
     embeddings = truncate_lineage(graph.to_names(rows, "id"))
-    state.unpersist()
+    release(state)  # already released by propagate_blocks unless fusion_weights has one entry
     job_description(spark, None)
     parts = union_all([lv.parts.select("id", F.lit(lv.number).alias("level"), "part") for lv in levels])
     seconds = {"partition": round(partitioned - started, 2), "embed and fuse": round(time.perf_counter() - partitioned, 2)}
