@@ -154,6 +154,8 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
                      "precision@10": precision, "l1": l1, "walk_positions_per_s": positions / seconds,
                      "walk_positions_per_s_per_core": positions / seconds / parallelism(spark),
                      "speedup_vs_scipy_all": t_exact * local.n / len(sample) / seconds})
+        if name in args.distributed_all:
+            rows.append(all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, seconds))
         one_core = numpy_one_core(local, sample_ids[: max(1, len(sample_ids) // 2)], 1000)
         rows.append({**base, "method": "numpy walk loop, one core (physical reference)", "sources": len(sample_ids) // 2,
                      "omega": 1000, "walk_positions_per_s": one_core})
@@ -162,6 +164,33 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
         rows += walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, out_dir, base)
     graph.unpersist()
     return rows
+
+
+def all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, broadcast_seconds) -> dict:
+    """Every source by the distributed strategy (forced), written as Parquet, next to the broadcast
+    strategy's time in the same run; its sampled rows must equal broadcast's without push."""
+    params = PPRParams(top_k=100, seed=1, strategy="distributed")
+    path = os.path.join(out_dir, f"{base['graph']}_all_distributed")
+
+    def run_all():
+        fully_ppr(graph, params).write.mode("overwrite").parquet(path)
+        return spark.read.parquet(path)
+
+    written, seconds = timed(run_all)
+    check = written.filter(written.source.isin([s.item() for s in sample])).toPandas()
+    precision, l1 = accuracy(check, local, sample, exact)
+    plain = fully_ppr(graph, PPRParams(top_k=100, seed=1, strategy="broadcast", push_rounds=0),
+                      sources=list(sample)).toPandas()
+    key = ["source", "target"]
+    same = check.sort_values(key).reset_index(drop=True).equals(plain.sort_values(key).reset_index(drop=True))
+    positions = local.n * params.walks_per_source / ALPHA
+    log.info("%s all sources distributed: %.1fs (broadcast %.1fs), p@10=%.3f, equal to broadcast push0: %s",
+             base["graph"], seconds, broadcast_seconds, precision, same)
+    return {**base, "method": "sparkgraph ALL sources top-100, distributed (forced, written)", "sources": local.n,
+            "omega": params.walks_per_source, "seconds": seconds, "precision@10": precision, "l1": l1,
+            "walk_positions_per_s": positions / seconds,
+            "walk_positions_per_s_per_core": positions / seconds / parallelism(spark),
+            "ratio_to_broadcast_all": seconds / broadcast_seconds, "sample_equals_broadcast_push0": same}
 
 
 def walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, out_dir, base) -> list[dict]:
@@ -226,7 +255,10 @@ def main() -> None:
                         help="graphs with more edges skip igraph (PRPACK re-solves the whole graph per source)")
     parser.add_argument("--peer-budget", type=float, default=120.0, help="seconds igraph may take per graph")
     parser.add_argument("--all-sources", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
-    parser.add_argument("--distributed", default="cora,cond-mat-1999", help="graphs that also run the distributed strategy")
+    parser.add_argument("--distributed", default="cora,cond-mat-1999,blogcatalog,cnr-2000",
+                        help="graphs whose sampled sources also run the distributed strategy")
+    parser.add_argument("--distributed-all", default="cnr-2000",
+                        help="graphs (among --all-sources) whose all sources also run the forced distributed strategy")
     parser.add_argument("--index", default="cnr-2000", help="graphs that build a walk index and answer a batch")
     parser.add_argument("--index-walks", type=int, default=500)
     parser.add_argument("--batch", type=int, default=10_000, help="sources in the walk index query batch")
@@ -234,7 +266,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "ppr.json"))
     args = parser.parse_args()
     args.walks = [int(w) for w in args.walks.split(",")]
-    for key in ("all_sources", "distributed", "index"):
+    for key in ("all_sources", "distributed", "distributed_all", "index"):
         setattr(args, key, set(filter(None, getattr(args, key).split(","))))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     spark = get_session(SessionConfig(driver_memory=args.driver_memory, app_name="sparkgraph-bench-ppr"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from ppr_bounds import bound_for, dense_rows
 from pyspark.sql import functions as F
@@ -60,32 +61,6 @@ def karate(spark) -> Graph:
 def cora(spark) -> Graph:
     """Cora as its data set is read (directed, 486 papers without references), built once."""
     return load_graph(spark, "cora")
-
-
-@pytest.fixture
-def two_shuffle_partitions(spark):
-    """Two shuffle partitions instead of the session's four, for the distributed strategy on graphs of a
-    few dozen vertices: it runs a Spark round per walk step (20-30 here), each a few shuffles whose cost
-    is per task, not per row. The estimates are the same bit for bit under any number of partitions
-    (test_ppr_random.test_the_distributed_strategy_does_not_depend_on_shuffle_partitions)."""
-    key = "spark.sql.shuffle.partitions"
-    before = spark.conf.get(key)
-    spark.conf.set(key, "2")
-    yield
-    spark.conf.set(key, before)
-
-
-@pytest.fixture
-def without_adaptive_execution(spark):
-    """Adaptive query execution off, for the long walks of the distributed strategy on graphs of a few
-    dozen vertices: it re-plans every shuffle stage of every round, which costs more than the rows. The
-    estimates are the same bit for bit with it on or off (sums of whole visit counts, per-walker random
-    streams); the shorter distributed runs here and in test_ppr_random keep it on."""
-    key = "spark.sql.adaptive.enabled"
-    before = spark.conf.get(key)
-    spark.conf.set(key, "false")
-    yield
-    spark.conf.set(key, before)
 
 
 # ---------------------------------------------------------------------- the exact twin
@@ -216,21 +191,25 @@ def test_same_seed_same_result_and_top_k(karate):
 
 
 # ---------------------------------------------------------------------- distributed strategy
-def test_distributed_strategy_agrees_with_exact_and_broadcast(karate, two_shuffle_partitions,
-                                                              without_adaptive_execution):
-    """α = 0.3: the distributed strategy runs a Spark round per step of the longest walk, and walks of
-    mean length 1/α end twice as soon; the bounds below are those of that α. (Both strategies within
-    their bounds of exact already puts them within the sum of both bounds of each other.)"""
+def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_of_exact(karate):
+    """The sharded walks are the broadcast kernel's walks (test_ppr_random pins it on more graphs):
+    the same top-k rows, bit for bit; and so within the estimator's bound of exact."""
     graph, local = karate, load_local("karate")
     sources = np.array([1, 12, 34])
-    runs = {}
+    frames = {}
     for strategy in ("distributed", "broadcast"):
-        params = PPRParams(restart_prob=0.3, walks_per_source=1500, top_k=34, strategy=strategy, seed=13)
-        runs[strategy] = check_against_exact(fully_ppr(graph, params, sources=list(sources)), local, sources, params)
+        params = PPRParams(restart_prob=0.3, walks_per_source=1500, top_k=8, push_rounds=0, strategy=strategy, seed=13)
+        frames[strategy] = (fully_ppr(graph, params, sources=list(sources)).toPandas()
+                            .sort_values(["source", "target"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(frames["distributed"], frames["broadcast"], check_exact=True)
+    assert frames["distributed"].groupby("source").size().tolist() == [8, 8, 8]
+    full = PPRParams(restart_prob=0.3, walks_per_source=1500, top_k=local.n, push_rounds=0, strategy="distributed",
+                     seed=13)
+    check_against_exact(fully_ppr(graph, full, sources=list(sources)), local, sources, full)
 
 
 @pytest.mark.connect
-def test_distributed_strategy_equals_its_truncated_expectation(karate, two_shuffle_partitions):
+def test_distributed_strategy_equals_its_truncated_expectation(karate):
     """Walks cut after 8 steps (a few Spark rounds, so both lanes run it): the visit estimator's
     expectation is then the PPR series cut after 8 terms, Σ_{t<=8} α(1-α)^t e_s P^t, computed here densely."""
     graph, local = karate, load_local("karate")
@@ -246,19 +225,6 @@ def test_distributed_strategy_equals_its_truncated_expectation(karate, two_shuff
         expected += alpha * (1 - alpha) ** t * state
         state = state @ transition
     assert np.all(np.abs(estimate - expected) <= bound_for(expected, params))
-
-
-def test_distributed_segments_keep_the_ranking(spark, two_shuffle_partitions, without_adaptive_execution):
-    """Opt-in segments: walkers that share a segment share a path, so no independent-walk bound applies;
-    the ranking must survive. α = 0.3 halves the rounds (see above)."""
-    graph, local = load_graph(spark, "lesmis"), load_local("lesmis")
-    sources = local.names[[0, 11, 40]]
-    params = PPRParams(restart_prob=0.3, walks_per_source=800, top_k=local.n, strategy="distributed", segment_length=3,
-                       segments_per_vertex=128, seed=3, estimator="endpoints")
-    frame = fully_ppr(graph, params, sources=list(sources)).toPandas()
-    estimate = dense_rows(frame, local.names, sources, local.n, local.ids_of)
-    exact = exact_ppr(local, local.ids_of(sources), params.restart_prob)
-    assert np.mean([metrics.precision_at_k(estimate[i], exact[i], 5) for i in range(3)]) >= 0.8
 
 
 # ---------------------------------------------------------------------- the walk index

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import networkx as nx
@@ -32,6 +33,7 @@ from sparkgraph.udfs.walks import next_hops, row_cumweights, walk_graph, walk_sc
 
 ALPHA = 0.15
 fully_ppr_module = importlib.import_module("sparkgraph.ppr.fully_ppr")  # (the package exports the function)
+distributed_module = importlib.import_module("sparkgraph.ppr.distributed")
 
 
 SINKS = 5
@@ -330,20 +332,50 @@ def test_spark_and_the_twin_agree_on_weights_spanning_17_orders_of_magnitude(spa
     assert np.all(np.abs(spark_rows - exact) <= bound_for(exact, params))
 
 
-def test_the_distributed_strategy_does_not_depend_on_shuffle_partitions(spark):
-    """Its walkers hash (seed, round, source · ω + j) and its tallies sum whole counts: exact in any order."""
-    graph = load_graph(spark, "karate")
-    params = PPRParams(walks_per_source=300, top_k=34, strategy="distributed", max_steps=3, seed=3)
-    key = "spark.sql.shuffle.partitions"
-    before = spark.conf.get(key)
-    runs = []
-    try:
-        for partitions in ("2", "7"):
-            spark.conf.set(key, partitions)
-            runs.append(_frame(fully_ppr(graph, params, sources=[1, 34])))
-    finally:
-        spark.conf.set(key, before)
-    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+@pytest.fixture(scope="module")
+def weighted_sinks(spark):
+    """The weighted digraph with sinks, as a Spark graph and as the local twin's graph."""
+    edges = _edges_frame(_weighted_digraph())
+    graph = Graph.from_edges(spark.createDataFrame(edges), weight="weight")
+    return graph, LocalGraph.from_pandas(edges, options=GraphOptions(weight="weight"))
+
+
+@pytest.mark.parametrize("dangling,estimator", [("source", "visits"), ("stop", "endpoints"), ("stop", "visits")])
+def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_and_batches(
+        weighted_sinks, dangling, estimator, monkeypatch):
+    """Sharded walks step exactly as the broadcast kernel does, on the sources' own streams, and
+    count whole visits: the same numbers as the twin (and so as broadcast without push), bit for bit,
+    with the default shards and with one shard per vertex (every step crosses a shard), in one batch
+    or in many pipelined ones; on a graph with sinks, weights spanning 17 orders of magnitude."""
+    graph, local = weighted_sinks
+    sources = local.names[[0, 3, 9, 22, 31]]  # two sinks among them
+    params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=local.n, strategy="distributed", push_rounds=0,
+                       max_steps=30, dangling=dangling, estimator=estimator, seed=5)
+    twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
+    default = fully_ppr(graph, params, sources=[int(s) for s in sources])
+    assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
+    monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1)  # as many shards as vertices
+    shards = len(distributed_module.shard_bounds(graph)) - 1
+    assert shards >= local.n // 2
+    pipelined = dataclasses.replace(params, walks_per_batch=30)  # 500·5 / (30·shards): two or three batches
+    rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
+                      local.n, local.ids_of)
+    assert np.array_equal(rows, twin)
+    exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, dangling)
+    assert np.all(np.abs(rows - exact) <= bound_for(exact, params)), "and the twin is within its bound of exact"
+
+
+def test_the_walk_indexs_discard_walks_are_the_same_in_both_strategies(weighted_sinks):
+    """The walk index's walks end at a jump and count it as target -1: sharded or broadcast, the
+    same rows (top-k besides the jump share) bit for bit."""
+    graph, local = weighted_sinks
+    ids = graph.to_ids([int(s) for s in local.names[[0, 8, 17, 30]]], what="source")
+    frames = [_frame(fully_ppr_module.dense_scores(graph, ids, PPRParams(walks_per_source=400, top_k=6, push_rounds=0,
+                                                                         strategy=strategy, seed=9),
+                                                   dangling="discard"))
+              for strategy in ("broadcast", "distributed")]
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    assert (frames[0]["target"] == -1).sum() >= 3 and frames[0].groupby("source").size().max() == 7
 
 
 def test_sources_of_a_large_graph_push_by_cost_the_same_on_spark_and_in_the_twin(spark):

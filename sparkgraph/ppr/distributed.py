@@ -1,280 +1,299 @@
-"""Distributed random walks: every walk is a row, advanced one round at a time by a join.
+"""Distributed random walks over a sharded graph (Lin, WWW 2019, made to fit Spark).
 
-The three optimizations of Lin (WWW 2019), as done here:
+For graphs whose adjacency does not fit one task. The design:
 
-1. **Hubs without a skewed partition.** Each vertex's arcs are numbered ``pos = 0..deg-1`` and
-   carry an alias entry (Vose) for weighted sampling. A walker at ``u`` draws ``pos`` uniformly
-   and joins on ``(u, pos)``: walkers at a hub spread over ``deg(u)`` join keys instead of one,
-   and the alias coin picks the weighted neighbour in O(1).
-2. **Small vertices jump ahead** (opt-in, ``segment_length > 0``). For every vertex of
-   out-degree <= ``segment_max_degree``, ``segments_per_vertex`` walk segments of up to
-   ``segment_length`` rounds are precomputed (with the same engine); a walker at such a vertex
-   applies a random segment, i.e. several rounds in one join. Segments stop early at vertices
-   without out-edges, so the dangling policy is applied by the main walk with the walker's own
-   source. Estimates stay unbiased, but walkers that share a segment share a path, which
-   raises the variance; hence off by default.
-3. **Batches.** The ω walks per source run in batches sized so that one round holds at most
-   ``walks_per_batch`` walkers, bounding shuffle size and memory.
+1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
+   arcs (approximate quantiles of the arcs' sources), at most :data:`SHARD_BYTES` of CSR each and
+   at least two per core (walks load shards unevenly; spare tasks let the cores even it out). Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`),
+   hash-partitioned by shard and cached: they stay on the executors.
+2. **Compact walkers.** Walkers travel as arrays (one row per destination shard and task, not
+   a row per walker), co-grouped with their shard; a task walks them **as far as they stay in
+   the shard** (:func:`~sparkgraph.udfs.shard_walks.walk_in_shard`), so on graphs with locality
+   most walks end in the task that started them, and only the walkers that step out are shuffled.
+3. **Pipelining.** The sources are dealt into batches of about ``walks_per_batch`` walkers per
+   shard (by a hash of the source id); a new batch enters at every round while earlier ones are
+   still walking, so the rounds number about batches + the longest walk's shard crossings, not
+   their product. Cost model: a task holds its shard's share of the new batch, about
+   ``walks_per_batch`` walkers, plus those of earlier batches that stepped into its shard (a
+   fraction of them on graphs with locality, up to 1/α times as many on graphs without), 32
+   bytes each (source, stream key, step, position) plus one step's numpy temporaries.
+4. **Counts, merged rarely.** Each task counts its visits and ends per (source, target) as whole
+   numbers and emits them bucketed by source; every :data:`MERGE_EVERY` rounds the counts are
+   merged per bucket, and at the end each bucket turns its sources' counts into scores and keeps
+   their top k. No action per round beyond the lineage cut and, once every batch is in, a count
+   of the walkers still moving.
 
-Random numbers are hashes of (seed, round, salt, walker id) with walker id = source · ω + j, so
-each source has its own stream and results do not depend on partitioning, shuffle order or
-batching. Credits are tallied as counts (visits, and walk ends worth a whole credit), whose sums
-are exact in any order, and turned into scores once at the end.
+Every walker draws from its source's own counter-based stream and steps exactly as the broadcast
+kernel does, and counts become scores by the same formula, so the estimates equal the broadcast
+strategy's (without push) and the local Monte Carlo twin's bit for bit, whatever the shards,
+batches or cluster.
+
+Not yet: push-then-walk (the walks start at the sources), splitting a hub's row over shards (a
+hub's arcs stay in one shard), pruning counts before the end.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from sparkgraph import progress
 from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
-from sparkgraph.session import job_description, truncate_lineage
-from sparkgraph.udfs.alias import alias_table
+from sparkgraph.session import job_description, parallelism, release, truncate_lineage
+from sparkgraph.udfs.packing import decode_chunk, encode_chunk
+from sparkgraph.udfs.shard_walks import Tally, Walkers, merge_tallies, spawn, tally_scores, walk_in_shard
+from sparkgraph.udfs.walks import walk_graph
 
 log = logging.getLogger(__name__)
 
-_MASK53 = (1 << 53) - 1
+SHARD_BYTES = 64 * 1024**2  # a shard's walk graph in a task, at most (:func:`shard_bounds`)
+MERGE_EVERY = 16  # rounds between merges of the counts
+SPAWN, WALKING, COUNTS = 2, 0, 1  # kinds of rows a round reads and writes
+
+WALKER_SCHEMA = "kind int, shard int, source array<long>, key array<long>, step array<long>, pos array<long>"
+ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>"
+COUNTS_SCHEMA = "shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>"
+SCORES_SCHEMA = "source long, target long, score double"
 
 
-def uniform(seed: int, round_: int, salt: int, walker: Column | str = "walker") -> Column:
-    """A uniform [0, 1) number from a hash of (seed, round, salt, walker id)."""
-    h = F.xxhash64(F.lit(seed), F.lit(round_), F.lit(salt), F.col(walker) if isinstance(walker, str) else walker)
-    return h.bitwiseAND(F.lit(_MASK53)).cast("double") / float(1 << 53)
+def shard_bounds(graph: Graph) -> np.ndarray:
+    """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
+
+    Cut at approximate quantiles of the arcs' sources, so shards hold about equal arcs; twice as
+    many as the cores (the walks load shards unevenly: on cnr-2000 one shard of four took three
+    times another's time), and more while a shard's walk graph would exceed :data:`SHARD_BYTES` in a
+    task (8 bytes per arc and per vertex; 24 more per arc when weighted: the weights and their
+    per-row sums). A vertex's arcs are never split, so a hub makes its shard larger.
+    """
+    n = graph.n
+    per_arc = 32 if graph.weighted else 8
+    total = graph.num_arcs * per_arc + 8 * (n + 1)
+    shards = min(max(2 * parallelism(graph.spark), math.ceil(total / SHARD_BYTES)), max(1, n))
+    if n <= 1 or shards == 1:
+        return np.array([0, n], dtype=np.int64)
+    if graph.num_arcs == 0:
+        cuts = np.linspace(0, n, shards + 1)[1:-1]
+    else:
+        cuts = graph.edges.approxQuantile("src", [k / shards for k in range(1, shards)], 1.0 / (10 * shards))
+    inner = np.unique(np.clip(np.ceil(np.asarray(cuts, dtype=np.float64)).astype(np.int64), 1, n - 1))
+    return np.concatenate([[0], inner, [n]]).astype(np.int64)
 
 
-def arc_table(graph: Graph) -> DataFrame:
-    """``(src, pos, dst, dst_deg, prob, alias, alias_deg)`` for sampling by (vertex, position)."""
-    degrees = graph.out_degrees().select(F.col("id"), F.col("out_degree").alias("deg"))
+def shard_table(graph: Graph, bounds: np.ndarray) -> DataFrame:
+    """``(shard, payload)``: each shard's CSR rows packed (:func:`~sparkgraph.udfs.packing.encode_chunk`,
+    rows sorted by column as the broadcast strategy's), hash-partitioned by shard, cached."""
+    weighted = graph.weighted
 
-    def build(batches):
-        carry = None
+    def tag(batches):
         for batch in batches:
-            frame = batch if carry is None else pd.concat([carry, batch], ignore_index=True)
-            if frame.empty:
-                continue
-            src = frame["src"].to_numpy()
-            last = src[-1]
-            done, carry = frame[src != last], frame[src == last]
-            if len(done):
-                yield _alias_frame(done)
-        if carry is not None and len(carry):
-            yield _alias_frame(carry)
+            src = batch.column("src").to_numpy()
+            shard = np.searchsorted(bounds, src, side="right") - 1
+            yield batch.append_column("shard", pa.array(shard.astype(np.int32)))
 
-    arcs = (graph.edges.repartition("src").sortWithinPartitions("src", "dst")
-            .mapInPandas(build, "src long, pos long, dst long, prob double, alias long"))
-    dst_deg = degrees.select(F.col("id").alias("dst"), F.col("deg").alias("dst_deg"))
-    alias_deg = degrees.select(F.col("id").alias("alias"), F.col("deg").alias("alias_deg"))
-    return arcs.join(dst_deg, "dst").join(alias_deg, "alias")
+    def pack(table: pa.Table) -> pa.Table:
+        shard = int(table.column("shard")[0].as_py())
+        payload = encode_chunk(table.column("src").to_numpy(), table.column("dst").to_numpy(),
+                               table.column("weight").to_numpy() if weighted else None,
+                               int(bounds[shard]), int(bounds[shard + 1]))
+        return pa.table({"shard": pa.array([shard], pa.int32()), "payload": pa.array([payload], pa.binary())})
 
-
-def _alias_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    src = frame["src"].to_numpy()
-    dst = frame["dst"].to_numpy()
-    weight = frame["weight"].to_numpy(np.float64)
-    starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
-    ends = np.r_[starts[1:], len(src)]
-    pos = np.arange(len(src)) - np.repeat(starts, ends - starts)
-    prob = np.ones(len(src))
-    alias = dst.copy()
-    for lo, hi in zip(starts, ends, strict=True):
-        w = weight[lo:hi]
-        if hi - lo > 1 and w.min() != w.max():
-            p, a = alias_table(w)
-            prob[lo:hi], alias[lo:hi] = p, dst[lo:hi][a]
-    return pd.DataFrame({"src": src, "pos": pos, "dst": dst, "prob": prob, "alias": alias})
+    columns = ["src", "dst"] + (["weight"] if weighted else [])
+    arcs = graph.edges.select(*columns)
+    schema = ", ".join(f"{c} {'double' if c == 'weight' else 'long'}" for c in columns) + ", shard int"
+    packed = (arcs.mapInArrow(tag, schema).groupBy("shard").applyInArrow(pack, "shard int, payload binary"))
+    return packed.repartition(len(bounds) - 1, "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _credits(walkers: DataFrame, target: Column | str, visits: float, ends: float) -> DataFrame:
-    """Credit rows ``(source, walker, target, visits, ends)``: a visit is worth α, an end 1."""
-    target = F.col(target) if isinstance(target, str) else target
-    return walkers.select("source", "walker", target.cast("long").alias("target"), F.lit(visits).alias("visits"),
-                          F.lit(ends).alias("ends"))
+def _rows(kind: int, shard: np.ndarray, w: Walkers) -> pa.Table:
+    """Walkers as one row per shard (sorted by shard)."""
+    order = np.argsort(shard, kind="stable")
+    shard = shard[order]
+    starts = np.flatnonzero(np.r_[True, shard[1:] != shard[:-1]]) if len(shard) else np.empty(0, np.int64)
+    offsets = pa.array(np.r_[starts, len(shard)].astype(np.int32))
+
+    def listed(values, dtype):
+        return pa.ListArray.from_arrays(offsets, pa.array(values[order].astype(dtype)))
+
+    return pa.table({
+        "kind": pa.array(np.full(len(starts), kind, np.int32)),
+        "shard": pa.array(shard[starts].astype(np.int32)),
+        "source": listed(w.source, np.int64),
+        "key": listed(w.key.view(np.int64), np.int64),
+        "step": listed(w.step, np.int64),
+        "pos": listed(w.pos, np.int64),
+        "visits": pa.nulls(len(starts), pa.list_(pa.int64())),
+        "ends": pa.nulls(len(starts), pa.list_(pa.int64())),
+    })
 
 
-class _Walker:
-    """Rounds of the walk over walker rows ``(source, walker, cur, deg, source_deg)``.
+def _count_rows(tally: Tally, buckets: int) -> pa.Table:
+    """Counts as one row per source bucket (``source mod buckets``)."""
+    bucket = tally.source % buckets
+    order = np.argsort(bucket, kind="stable")
+    bucket = bucket[order]
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]) if len(bucket) else np.empty(0, np.int64)
+    offsets = pa.array(np.r_[starts, len(bucket)].astype(np.int32))
 
-    ``dangling`` is the walk's policy (``params.dangling``, or ``discard`` for the walk index);
-    ``salt`` separates the random streams of different walks (segments, main walk).
-    """
+    def listed(values):
+        return pa.ListArray.from_arrays(offsets, pa.array(values[order].astype(np.int64)))
 
-    def __init__(self, arcs: DataFrame, params: PPRParams, dangling: str, salt: int = 0):
-        self.arcs = arcs
-        self.p = params
-        self.dangling = dangling
-        self.salt = salt
-
-    def step(self, walkers: DataFrame, round_: int, last: bool, stop_at_sinks: bool
-             ) -> tuple[DataFrame, DataFrame]:
-        """One round: ``(credits (source, walker, target, visits, ends), walkers still moving)``.
-
-        ``stop_at_sinks`` (segment building) leaves walkers at vertices without out-edges
-        alive and unmoved, so the main walk can apply the dangling policy.
-        """
-        p, alpha, salt = self.p, self.p.restart_prob, self.salt
-        credits = []
-        sink = F.col("deg") == 0
-        if stop_at_sinks:
-            parked = walkers.filter(sink)
-            walkers = walkers.filter(~sink)
-        elif self.dangling == "stop":
-            credits.append(_credits(walkers.filter(sink), "cur", 0.0, 1.0))
-            walkers = walkers.filter(~sink)
-        stop = F.lit(True) if last else uniform(p.seed, round_, salt) < alpha
-        walkers = walkers.withColumn("stop", stop)
-        if p.estimator == "visits":
-            credits.append(_credits(walkers, "cur", 1.0, 0.0))
-        else:
-            credits.append(_credits(walkers.filter("stop"), "cur", 0.0, 1.0))
-        movers = walkers.filter(~F.col("stop")).drop("stop")
-        if self.dangling == "discard":
-            # the walk index: a walk reaching a jump ends, counted towards target -1 (the jump share)
-            credits.append(_credits(movers.filter(sink), F.lit(-1), 0.0, 1.0))
-            movers = movers.filter(~sink)
-        jumpers = movers.filter(sink).withColumn("cur", F.col("source")).withColumn("deg", F.col("source_deg"))
-        steppers = movers.filter(~sink).withColumn(
-            "pos", F.floor(uniform(p.seed, round_, salt + 1) * F.col("deg")).cast("long"))
-        arcs = self.arcs.withColumnRenamed("src", "cur")
-        coin = uniform(p.seed, round_, salt + 2) < F.col("prob")
-        moved = (steppers.join(arcs, ["cur", "pos"])
-                 .select("source", "walker",
-                         F.when(coin, F.col("dst")).otherwise(F.col("alias")).alias("cur"),
-                         F.when(coin, F.col("dst_deg")).otherwise(F.col("alias_deg")).alias("deg"),
-                         "source_deg"))
-        nxt = moved.unionByName(jumpers)
-        if stop_at_sinks:
-            nxt = nxt.unionByName(parked)
-        return union_all(credits), nxt
+    return pa.table({
+        "shard": pa.array(bucket[starts].astype(np.int32)),
+        "source": listed(tally.source), "pos": listed(tally.target),
+        "visits": listed(tally.visits), "ends": listed(tally.ends),
+    })
 
 
-def _sum_credits(credits: DataFrame) -> DataFrame:
-    """Visits and ends per (source, target): sums of whole numbers, exact in any order."""
-    return credits.groupBy("source", "target").agg(F.sum("visits").alias("visits"), F.sum("ends").alias("ends"))
+def _flat(table: pa.Table, column: str) -> np.ndarray:
+    return table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False)
 
 
-class Segments:
-    """Precomputed segments from small vertices (optimization 2), keyed by (start vertex, segment).
-
-    ``credits``: ``(cur, seg, target, visits, ends)``, what a walker at ``cur`` that takes segment ``seg``
-    earns; ``ends``: ``(cur, seg, end, end_deg)``, where it stands afterwards if still moving.
-    """
-
-    def __init__(self, graph: Graph, arcs: DataFrame, params: PPRParams, dangling: str):
-        spark = graph.spark
-        k = self.k = params.segments_per_vertex
-        parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-        self.max_degree = params.segment_max_degree
-        self.seed = params.seed
-        degrees = graph.out_degrees()
-        small = degrees.filter((F.col("out_degree") > 0) & (F.col("out_degree") <= params.segment_max_degree))
-        walkers = (small.crossJoin(spark.range(k).withColumnRenamed("id", "seg"))
-                   .select(F.col("id").alias("source"), (F.col("id") * k + F.col("seg")).alias("walker"),
-                           F.col("id").alias("cur"), F.col("out_degree").alias("deg"),
-                           F.col("out_degree").alias("source_deg")))
-        # segments use their own random streams (salts 4..6), independent of the main walk's (0..3)
-        engine = _Walker(arcs, params, dangling, salt=4)
-        credits = []
-        for r in range(params.segment_length):
-            c, walkers = engine.step(walkers, r, last=False, stop_at_sinks=True)
-            credits.append(c)
-            walkers = truncate_lineage(walkers.coalesce(parts))
-        def keyed(df: DataFrame) -> DataFrame:
-            return df.withColumn("seg", F.col("walker") % k).withColumn("cur", F.col("source"))
-
-        self.credits = (keyed(union_all(credits)).groupBy("cur", "seg", "target")
-                        .agg(F.sum("visits").alias("visits"), F.sum("ends").alias("ends"))
-                        .persist(StorageLevel.MEMORY_AND_DISK))
-        self.ends = keyed(walkers.select("source", "walker", F.col("cur").alias("end"), F.col("deg").alias("end_deg"))
-                          ).select("cur", "seg", "end", "end_deg").persist(StorageLevel.MEMORY_AND_DISK)
-        log.info("segments: %d credit rows, %d open ends", self.credits.count(), self.ends.count())
-
-    def is_small(self) -> Column:
-        return (F.col("deg") > 0) & (F.col("deg") <= self.max_degree)
-
-    def jump(self, walkers: DataFrame, round_: int) -> tuple[DataFrame, DataFrame]:
-        """Apply one random segment to each walker (all at small vertices)."""
-        picked = walkers.withColumn("seg", F.floor(uniform(self.seed, round_, 3) * self.k).cast("long"))
-        credits = picked.join(self.credits, ["cur", "seg"]).select("source", "walker", "target", "visits", "ends")
-        moved = (picked.join(self.ends, ["cur", "seg"])
-                 .select("source", "walker", F.col("end").alias("cur"), F.col("end_deg").alias("deg"), "source_deg"))
-        return credits, moved
-
-    def unpersist(self) -> None:
-        self.credits.unpersist()
-        self.ends.unpersist()
+def _tally_of(table: pa.Table) -> Tally:
+    return Tally(_flat(table, "source"), _flat(table, "pos"), _flat(table, "visits"), _flat(table, "ends"))
 
 
-def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling: str | None = None) -> DataFrame:
-    """All estimated PPR entries ``(source, target, score)`` (dense ids) by distributed walks.
+def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int):
+    """The cogrouped function of a round: walk one shard's walkers, emit leavers and counts."""
+    p = params
+
+    def walk(walkers: pa.Table, shard_rows: pa.Table) -> pa.Table:
+        empty = pa.Table.from_batches([], pa.schema(_rows(WALKING, np.empty(0, np.int64),
+                                                          Walkers.concat([])).schema))
+        if walkers.num_rows == 0:
+            return empty
+        shard = int(walkers.column("shard")[0].as_py())
+        lo, hi = int(bounds[shard]), int(bounds[shard + 1])
+        if shard_rows.num_rows:
+            counts, cols, values = decode_chunk(shard_rows.column("payload")[0].as_py())
+            indptr = np.r_[0, np.cumsum(counts, dtype=np.int64)]
+            graph = walk_graph(indptr, cols, values, push=False)
+        else:  # a shard whose vertices have no out-edges
+            graph = walk_graph(np.zeros(hi - lo + 1, np.int64), np.empty(0, np.int64), push=False)
+        kind = walkers.column("kind").to_numpy()
+        spawned = walkers.filter(pa.array(kind == SPAWN))
+        moving = walkers.filter(pa.array(kind != SPAWN))
+        parts = [spawn(_flat(spawned, "source"), p.walks_per_source, p.seed)] if spawned.num_rows else []
+        if moving.num_rows:
+            parts.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
+                                 _flat(moving, "step"), _flat(moving, "pos")))
+        tally, leaving = walk_in_shard(Walkers.concat(parts), graph, lo, hi, p.restart_prob, p.estimator, dangling,
+                                       p.max_steps, n)
+        out = _rows(WALKING, np.searchsorted(bounds, leaving.pos, side="right") - 1, leaving)
+        counted = _count_rows(tally, buckets)
+        counted = counted.append_column("kind", pa.array(np.full(counted.num_rows, COUNTS, np.int32)))
+        filler = {c: pa.nulls(counted.num_rows, pa.list_(pa.int64())) for c in ("key", "step")}
+        counted = pa.table({c: (counted.column(c) if c in counted.column_names else filler[c]) for c in out.column_names})
+        return pa.concat_tables([out, counted])
+
+    return walk
+
+
+def _merge(pieces: list[DataFrame], buckets: int, n: int) -> DataFrame:
+    """The count pieces merged per source bucket, one row per bucket, with a short lineage."""
+    def merge(table: pa.Table) -> pa.Table:
+        tally = merge_tallies([_tally_of(table)], n)
+        return _count_rows(tally, buckets)  # the bucket's own sources: one row
+
+    merged = union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA)
+    return truncate_lineage(merged)
+
+
+def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling: str | None = None,
+                       top_k: int | None = None) -> DataFrame:
+    """Estimated PPR entries ``(source, target, score)`` (dense ids) by walks over the sharded graph.
 
     Args:
         graph: The graph.
         ids: Dense source ids ``(id)``.
-        params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, max_steps, seed,
-            and the segment settings; ``segment_length=0`` runs without segments).
-        dangling: The walk's dangling policy when not ``params.dangling`` (``discard``: the
-            walk index's walks, whose jump share is target -1).
+        params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, max_steps, seed).
+        dangling: The walk's dangling policy when not ``params.dangling`` (``discard``: the walk
+            index's walks, whose jump share is target -1).
+        top_k: Keep each source's ``top_k`` highest targets (ties: smaller id); None keeps all.
+
+    Returns:
+        The entries, equal to the broadcast strategy's without push (module docstring); cached
+        with a short lineage.
+
+    Example:
+        >>> distributed_scores(graph, graph.vertices.select("id"), PPRParams(push_rounds=0), top_k=10).count()
     """
     dangling = dangling or params.dangling
     spark = graph.spark
     started = time.perf_counter()
-    job_description(spark, "sparkgraph ppr: arc table")
-    arcs = arc_table(graph).persist(StorageLevel.MEMORY_AND_DISK)
-    degrees = graph.out_degrees().select("id", F.col("out_degree").alias("deg"))
-    sources = ids.join(degrees, "id").persist(StorageLevel.MEMORY_AND_DISK)
+    n, omega = graph.n, params.walks_per_source
+    job_description(spark, "sparkgraph ppr: shard the graph")
+    bounds = shard_bounds(graph)
+    shards = shard_table(graph, bounds)
+    shards.count()
+    num_shards = len(bounds) - 1
+    sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
     num_sources = sources.count()
-    jumps = None
-    if params.segment_length > 0:
-        job_description(spark, "sparkgraph ppr: segments from small vertices")
-        jumps = Segments(graph, arcs, params, dangling)
-    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    omega = params.walks_per_source
-    per_batch = max(1, min(omega, params.walks_per_batch // max(1, num_sources)))
-    engine = _Walker(arcs, params, dangling)
-    total = None
+    batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * num_shards)))
+    buckets = max(4 * parallelism(spark), batches)
+    log.info("distributed ppr: %d sources in %d batches, %d shards, %d count buckets", num_sources, batches,
+             num_shards, buckets)
+
+    def spawn_rows(batch: int) -> DataFrame:
+        def rows(arrow_batches):
+            for b in arrow_batches:
+                source = b.column("id").to_numpy()
+                shard = np.searchsorted(bounds, source, side="right") - 1
+                zeros = np.zeros(len(source), np.int64)
+                table = _rows(SPAWN, shard, Walkers(source, zeros.view(np.uint64), zeros, source))
+                yield from table.select(["kind", "shard", "source", "key", "step", "pos"]).to_batches()
+
+        chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
+        return chosen.mapInArrow(rows, WALKER_SCHEMA)
+
+    walk = _walk_round(bounds, params, dangling, n, buckets)
+    walker_columns = ["kind", "shard", "source", "key", "step", "pos"]
+    carried, pieces, merged, outputs = None, [], [], []
     rounds = 0
-    for first in range(0, omega, per_batch):
-        width = min(per_batch, omega - first)
-        walkers = (sources.crossJoin(spark.range(first, first + width).withColumnRenamed("id", "j"))
-                   .select(F.col("id").alias("source"), (F.col("id") * omega + F.col("j")).alias("walker"),
-                           F.col("id").alias("cur"), "deg", F.col("deg").alias("source_deg")))
-        batch_credits = None
-        for r in range(params.max_steps + 1):
-            job_description(spark, f"sparkgraph ppr: walks {first}..{first + width} of {omega}, round {r}")
-            progress.advance("walks per source", first, omega)
-            last = r == params.max_steps
-            if jumps is not None and not last:
-                c1, w1 = engine.step(walkers.filter(~jumps.is_small()), r, last, stop_at_sinks=False)
-                c2, w2 = jumps.jump(walkers.filter(jumps.is_small()), r)
-                credits, walkers = c1.unionByName(c2), w1.unionByName(w2)
-            else:
-                credits, walkers = engine.step(walkers, r, last, stop_at_sinks=False)
-            credits = _sum_credits(credits)
-            batch_credits = credits if batch_credits is None else batch_credits.unionByName(credits)
-            # a union adds up its inputs' partitions: coalesce, then truncate lineage, every round
-            walkers = truncate_lineage(walkers.coalesce(parts))
-            alive = walkers.count()
-            log.info("round %d: %d walks moving", r, alive)
-            rounds += 1
-            if r % 8 == 7 or alive == 0:
-                batch_credits = truncate_lineage(_sum_credits(batch_credits))
-            if alive == 0:
-                break
-        log.info("walk batch %d..%d done after %d rounds", first, first + width, r + 1)
-        total = batch_credits if total is None else truncate_lineage(_sum_credits(total.unionByName(batch_credits)))
-    progress.advance("walks per source", omega, omega)
-    arcs.unpersist()
+    while True:
+        incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else [])
+        if not incoming:
+            break
+        job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
+                               f"(batches in {min(rounds + 1, batches)} of {batches})")
+        # one action per round: the round's output (walkers that left their shard, and counts) is
+        # materialised once; its walkers feed the next round, its counts wait for the next merge
+        out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
+                               .cogroup(shards.groupBy("shard")).applyInArrow(walk, ROUND_SCHEMA))
+        outputs.append(out)
+        carried = out.filter(F.col("kind") == WALKING).select(*walker_columns)
+        pieces.append(out.filter(F.col("kind") == COUNTS).select("shard", "source", "pos", "visits", "ends"))
+        rounds += 1
+        progress.advance("walk batches", min(rounds, batches), batches)
+        if rounds >= batches and carried.count() == 0:
+            break
+        if len(pieces) == MERGE_EVERY:
+            compacted = _merge(merged + pieces, buckets, n)
+            for frame in outputs[:-1] + merged:  # the last output holds the walkers still moving
+                release(frame)
+            outputs, pieces, merged = outputs[-1:], [], [compacted]
+            log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
+        if rounds > batches + params.max_steps + 1:
+            raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
+    p = params
+
+    def scores(table: pa.Table) -> pa.Table:
+        source, target, score = tally_scores(merge_tallies([_tally_of(table)], n), omega, p.restart_prob, n, top_k)
+        return pa.table({"source": source, "target": np.where(target == n, -1, target), "score": score})
+
+    job_description(spark, "sparkgraph ppr: scores from the counts")
+    result = truncate_lineage(union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA))
+    for frame in outputs + merged:
+        release(frame)
+    shards.unpersist()
     sources.unpersist()
-    if jumps is not None:
-        jumps.unpersist()
-    log.info("distributed walks: %d rounds in %.1fs", rounds, time.perf_counter() - started)
-    alpha = params.restart_prob
-    return total.select("source", "target", ((F.col("visits") * alpha + F.col("ends")) / omega).alias("score"))
+    job_description(spark, None)
+    log.info("distributed ppr: %d rounds in %.1fs", rounds, time.perf_counter() - started)
+    return result

@@ -5,7 +5,8 @@ One function, two strategies:
 * **broadcast** — the CSR adjacency reaches every task (as chunks under a SQL broadcast,
   :mod:`sparkgraph.shipping`, which also works over Spark Connect); each task walks its share
   of sources entirely in numpy (:mod:`sparkgraph.udfs.walks`), no shuffle per step.
-* **distributed** — walks advance by joins against the adjacency partitioned by vertex
+* **distributed** — the graph is cut into shards of vertices that stay on the executors; walkers
+  travel between them as compact arrays and walk as far as they can inside each
   (:mod:`sparkgraph.ppr.distributed`), for graphs whose adjacency does not fit a task.
 
 ``auto`` picks broadcast when the adjacency is under ``broadcast_max_bytes``.
@@ -112,8 +113,7 @@ def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = 
     if params.push_rounds:
         log.warning("push_rounds=%d applies to the broadcast strategy; the distributed strategy walks plainly",
                     params.push_rounds)  # (said only when set explicitly; auto pushes only where it can)
-    scores = distributed_scores(graph, ids, params, dangling)
-    return keep_top_k(scores, params.top_k) if top_k else scores
+    return distributed_scores(graph, ids, params, dangling, params.top_k if top_k else None)
 
 
 def keep_top_k(scores: DataFrame, k: int) -> DataFrame:

@@ -25,11 +25,13 @@ class PPRParams:
             endpoints counts where walks stop (the paper's estimator).
         dangling: What a walk does at a vertex without out-edges: source jumps back to the
             walk's source and continues (networkx's convention); stop ends the walk there.
-        strategy: broadcast ships the adjacency to every task; distributed advances walks by
-            joins against the partitioned adjacency; auto picks broadcast when it fits.
+        strategy: broadcast ships the adjacency to every task; distributed cuts it into shards
+            that stay on the executors and moves the walkers between them; auto picks broadcast
+            when it fits.
         broadcast_max_bytes: Memory one task may hold for the graph (indices, weights and their per-row
             sums, the push's transition matrix: see fully_ppr.adjacency_bytes) up to which auto picks broadcast.
-        walks_per_batch: Walks simulated at once in one task (broadcast) or per round (distributed).
+        walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
+            each round (distributed: a new batch of sources joins the walkers still moving).
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
@@ -44,11 +46,6 @@ class PPRParams:
             cost no more than its walks (at most 8), so a source in a dense neighbourhood (a social
             graph) stops after a few rounds and one in a local neighbourhood (a web graph) goes on.
             Broadcast strategy; the distributed strategy walks plainly.
-        segment_length: distributed only: rounds per precomputed segment from small vertices
-            (0 = off). Fewer rounds, but walkers share segments, which correlates their paths
-            and raises the error at equal ω (measured 4x on karate with 64 segments): opt in.
-        segment_max_degree: Vertices with out-degree up to this get segments.
-        segments_per_vertex: Segments per small vertex; more means less sharing between walkers.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
@@ -63,9 +60,6 @@ class PPRParams:
     max_steps: int = param(100, at_least(1))
     seed: int = param(0, at_least(0), at_most(MAX_SEED))
     push_rounds: int | None = param(None, between(0, 50, hint="0 turns the push off, null picks by graph size"))
-    segment_length: int = param(0, at_least(0))
-    segment_max_degree: int = param(8, at_least(1))
-    segments_per_vertex: int = param(256, at_least(1))
 
     def __post_init__(self) -> None:
         validate(self)

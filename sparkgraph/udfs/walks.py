@@ -220,8 +220,8 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
     n = graph.n
     stride = n + 1  # room for the pseudo-target n of discarded walks
     omega = walks_per_source
-    keys: list[np.ndarray] = []
-    credit: list[np.ndarray] = []
+    visited: list[np.ndarray] = []  # keys source_index * stride + target, one per visit (worth α·scale)
+    ended: list[np.ndarray] = []  # one per walk's end or absorption (worth scale)
     kept = None
     if push_rounds > 0:
         kept, residual = push_flow(sources, graph.transition, push_rounds, restart_prob, dangling,
@@ -243,55 +243,66 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         sink = degree[pos] == 0
         if dangling == "stop" and sink.any():
             # an absorbing vertex: the walk's whole remaining credit lands here
-            keys.append(owner[sink] * stride + pos[sink])
-            credit.append(scale[owner[sink]])
+            ended.append(owner[sink] * stride + pos[sink])
             owner, pos, walker = owner[~sink], pos[~sink], walker[~sink]
             sink = np.zeros(len(pos), dtype=bool)
         draw = unit_draws(walker, step)
         stops = draw < restart_prob if step < max_steps else np.ones(len(pos), dtype=bool)
         if visits:
-            keys.append(owner * stride + pos)
-            credit.append(restart_prob * scale[owner])
+            visited.append(owner * stride + pos)
         else:
-            keys.append(owner[stops] * stride + pos[stops])
-            credit.append(scale[owner[stops]])
+            ended.append(owner[stops] * stride + pos[stops])
         go = ~stops
         owner, pos, walker, sink, draw = owner[go], pos[go], walker[go], sink[go], draw[go]
         if dangling == "source" and sink.any():
             pos[sink] = sources[owner[sink]]
         elif dangling == "discard" and sink.any():
-            keys.append(owner[sink] * stride + n)
-            credit.append(scale[owner[sink]])
+            ended.append(owner[sink] * stride + n)
             owner, pos, walker, draw, sink = owner[~sink], pos[~sink], walker[~sink], draw[~sink], sink[~sink]
         move = ~sink
         # the draw that did not stop the walker picks its arc: given u >= α, (u - α) / (1 - α) is uniform in [0, 1)
         pos[move] = next_hops(pos[move], (draw[move] - restart_prob) / (1 - restart_prob), graph)
-    all_keys = np.concatenate(keys) if keys else np.empty(0, np.int64)
-    all_credit = np.concatenate(credit) if credit else np.empty(0)
-    return _tally(all_keys, all_credit, len(sources), n, kept, top_k)
+    return _tally(_joined(visited), _joined(ended), scale, restart_prob, n, kept, top_k)
 
 
-def _tally(keys: np.ndarray, credit: np.ndarray, groups: int, n: int, kept: np.ndarray | sp.csr_matrix | None,
-           top_k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum the credits of each ``(source_index, target)`` key (``source_index * (n+1) + target``),
-    then add the push's ``kept``.
+def _joined(keys: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(keys) if keys else np.empty(0, np.int64)
 
-    All credits of one key are equal (a source's walkers carry one credit unit), so their sum
-    does not depend on the order the walkers come in, and the walks' sum plus ``kept`` is the
-    same number in both layouts: a dense ``groups x (n+1)`` array under :func:`dense_layout`,
-    else a sparse matrix (scipy's COO to CSR conversion sums duplicates with a counting sort by
-    row: ~10x faster than sorting the keys).
+
+def credit_scores(visits: np.ndarray, ends: np.ndarray, scale: np.ndarray | float, restart_prob: float) -> np.ndarray:
+    """Scores from whole counts: ``visits·(α·scale) + ends·scale``, the one formula every strategy
+    uses, so equal counts give equal scores bit for bit, however the counts were summed."""
+    return visits * (restart_prob * scale) + ends * scale
+
+
+def _tally(visited: np.ndarray, ended: np.ndarray, scale: np.ndarray, restart_prob: float, n: int,
+           kept: np.ndarray | sp.csr_matrix | None, top_k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count the visits and ends of each ``(source_index, target)`` key (``source_index * (n+1) +
+    target``), turn the counts into scores (:func:`credit_scores`, each row at its ``scale``), then
+    add the push's ``kept``.
+
+    Counts are whole numbers, exact in any order, so a source's scores do not depend on the order
+    its walkers come in, and are the same in both layouts: a dense ``groups x (n+1)`` array under
+    :func:`dense_layout`, else sparse matrices (scipy's COO to CSR conversion sums duplicates with
+    a counting sort by row: ~10x faster than sorting the keys).
     """
-    stride = n + 1
+    stride, groups = n + 1, len(scale)
     if dense_layout(n):
-        # (astype: bincount of no keys at all returns integers)
-        acc = np.bincount(keys, weights=credit, minlength=groups * stride).astype(np.float64).reshape(groups, stride)
+        def counts(keys):
+            return np.bincount(keys, minlength=groups * stride).astype(np.float64).reshape(groups, stride)
+        acc = credit_scores(counts(visited), counts(ended), scale[:, None], restart_prob)
         if kept is not None:
             acc += kept
         jump = acc[:, n]
     else:
-        acc = sp.csr_matrix((credit, (keys // stride, keys % stride)), shape=(groups, stride))
-        acc.sum_duplicates()
+        def counts(keys):
+            return sp.csr_matrix((np.ones(len(keys)), (keys // stride, keys % stride)), shape=(groups, stride))
+        v, e = counts(visited), counts(ended)
+        v.sum_duplicates()
+        e.sum_duplicates()
+        v.data *= restart_prob * scale[np.repeat(np.arange(groups), np.diff(v.indptr))]
+        e.data *= scale[np.repeat(np.arange(groups), np.diff(e.indptr))]
+        acc = (v + e).tocsr()
         if kept is not None:
             acc = (acc + kept).tocsr()
         jump = acc[:, [n]].toarray().ravel()

@@ -1,0 +1,187 @@
+"""Random walks over one shard of the graph: the distributed PPR strategy's kernel (numpy only).
+
+The graph is cut into shards of consecutive dense ids, ``[lo, hi)``, each holding the CSR rows of
+its vertices (columns are global ids). A task receives one shard and the walkers standing in it,
+and walks them **as far as they stay inside**: a walker leaves the task only when it steps onto
+another shard's vertex (or jumps back to a source there), so on a graph with locality most walks
+finish in the task that started them.
+
+Every step is the broadcast kernel's (:func:`sparkgraph.udfs.walks.walk_scores` without push):
+walker ``j`` of source ``s`` draws from its own counter-based stream, keyed by ``(seed, s, j)``,
+draw ``t`` at step ``t``, and picks its arc with :func:`~sparkgraph.udfs.walks.next_hops` on the
+same per-row sums. Visits and ends are counted as whole numbers and turned into scores by the
+same formula (:func:`~sparkgraph.udfs.walks.credit_scores`), so the distributed strategy's
+estimates equal the broadcast strategy's and the local twin's **bit for bit**, whatever the
+number of shards, batches or tasks.
+
+Example:
+    >>> g = walk_graph(np.array([0, 1, 2]), np.array([1, 0]))          # shard [0, 2) of a 2-cycle
+    >>> walkers = spawn(np.array([0]), 4, seed=1)
+    >>> tally, leaving = walk_in_shard(walkers, g, 0, 2, 0.15, "visits", "source", 100, 2)
+    >>> int(tally.visits.sum()) >= 4, len(leaving.pos)
+    (True, 0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
+from sparkgraph.udfs.walks import WALKER_STREAMS, WalkGraph, credit_scores, next_hops, top_k_per_group
+
+
+@dataclass
+class Walkers:
+    """Walkers in flight, one entry each: their source, stream key, steps taken and position."""
+
+    source: np.ndarray  # int64
+    key: np.ndarray  # uint64
+    step: np.ndarray  # int64
+    pos: np.ndarray  # int64
+
+    def take(self, mask: np.ndarray) -> Walkers:
+        return Walkers(self.source[mask], self.key[mask], self.step[mask], self.pos[mask])
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    @staticmethod
+    def concat(parts: list[Walkers]) -> Walkers:
+        if not parts:
+            return Walkers(np.empty(0, np.int64), np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int64))
+        return Walkers(*(np.concatenate([getattr(w, f) for w in parts])
+                         for f in ("source", "key", "step", "pos")))
+
+
+@dataclass
+class Tally:
+    """Whole-number counts per ``(source, target)``: visits (worth α/ω) and ends (worth 1/ω)."""
+
+    source: np.ndarray
+    target: np.ndarray
+    visits: np.ndarray
+    ends: np.ndarray
+
+
+def spawn(sources: np.ndarray, walks: int, seed: int) -> Walkers:
+    """``walks`` walkers per source at the source, at step 0, on the source's own sub-streams
+    (the broadcast kernel's walkers, without push)."""
+    sources = np.asarray(sources, dtype=np.int64)
+    owner = np.repeat(sources, walks)
+    key = substream_keys(stream_keys(seed, owner, WALKER_STREAMS), np.tile(np.arange(walks), len(sources)))
+    return Walkers(owner, key, np.zeros(len(owner), np.int64), owner.copy())
+
+
+def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_prob: float, estimator: str,
+                  dangling: str, max_steps: int, n: int) -> tuple[Tally, Walkers]:
+    """Walk ``walkers`` (all standing in ``[lo, hi)``) until each stops or leaves the shard.
+
+    Args:
+        walkers: The walkers.
+        graph: The shard's rows ``lo..hi-1`` as a :class:`~sparkgraph.udfs.walks.WalkGraph`
+            (columns are global ids).
+        lo, hi: The shard's vertices.
+        restart_prob, estimator, dangling, max_steps: As for
+            :func:`~sparkgraph.udfs.walks.walk_scores`; ``discard`` ends count towards target ``n``.
+        n: Vertices of the whole graph.
+
+    Returns:
+        ``(tally, leaving)``: the counts earned here, summed per (source, target), and the
+        walkers now standing outside the shard.
+    """
+    degree = np.diff(graph.indptr)
+    width = hi - lo + 1  # the shard's vertices, and one column for the pseudo-target n
+    sources, owner = np.unique(walkers.source, return_inverse=True)
+    w = Walkers(owner.astype(np.int64), walkers.key, walkers.step, walkers.pos)  # source: an index into sources
+    visited, ended, leaving = [], [], []  # keys owner·width + column
+    while len(w):
+        sink = degree[w.pos - lo] == 0
+        if dangling == "stop" and sink.any():
+            ended.append(w.source[sink] * width + (w.pos[sink] - lo))
+            w = w.take(~sink)
+            sink = np.zeros(len(w), dtype=bool)
+        draw = unit_draws(w.key, w.step)
+        stops = (draw < restart_prob) | (w.step >= max_steps)
+        if estimator == "visits":
+            visited.append(w.source * width + (w.pos - lo))
+        else:
+            ended.append(w.source[stops] * width + (w.pos[stops] - lo))
+        go = ~stops
+        w, sink, draw = w.take(go), sink[go], draw[go]
+        if dangling == "source" and sink.any():
+            w.pos[sink] = sources[w.source[sink]]
+        elif dangling == "discard" and sink.any():
+            ended.append(w.source[sink] * width + (width - 1))
+            w, draw, sink = w.take(~sink), draw[~sink], sink[~sink]
+        move = ~sink
+        w.pos[move] = next_hops(w.pos[move] - lo, (draw[move] - restart_prob) / (1 - restart_prob), graph)
+        w.step += 1
+        inside = (w.pos >= lo) & (w.pos < hi)
+        if not inside.all():
+            leaving.append(w.take(~inside))
+            w = w.take(inside)
+    out = Walkers.concat(leaving)
+    out.source = sources[out.source]
+    return count_credits(visited, ended, sources, lo, width, n), out
+
+
+_END = np.int64(1) << 32  # an end counts in the high half of a packed count, a visit in the low half
+
+
+def count_credits(visited: list[np.ndarray], ended: list[np.ndarray], sources: np.ndarray, lo: int, width: int,
+                  n: int) -> Tally:
+    """Sum a shard's visit and end events per ``(source, target)``.
+
+    Events are keys ``owner·width + column`` (owner: an index into ``sources``; column: target -
+    ``lo``, or ``width - 1`` for the pseudo-target ``n``). Visits count 1 and ends 2³² in one int64
+    sum per key, which scipy's COO to CSR conversion computes by a counting sort over the owners
+    (no sort of the keys).
+    """
+    keys = np.concatenate(visited + ended) if visited or ended else np.empty(0, np.int64)
+    split = sum(len(v) for v in visited)
+    weight = np.where(np.arange(len(keys)) < split, np.int64(1), _END)
+    packed = sp.csr_matrix((weight, (keys // width, keys % width)), shape=(len(sources), width), dtype=np.int64)
+    packed.sum_duplicates()
+    coo = packed.tocoo()
+    column = coo.col.astype(np.int64)
+    target = np.where(column == width - 1, n, column + lo)
+    return Tally(sources[coo.row], target, coo.data & (_END - 1), coo.data >> 32)
+
+
+def merge_tallies(tallies: list[Tally], n: int) -> Tally:
+    """One :class:`Tally` from many, counts summed per (source, target) (a hash of the sources and
+    a counting sort by them, no sort of the keys)."""
+    if not tallies:
+        return Tally(*(np.empty(0, np.int64) for _ in range(4)))
+    source = np.concatenate([t.source for t in tallies])
+    target = np.concatenate([t.target for t in tallies])
+    row, sources = pd.factorize(source)
+    shape = (len(sources), n + 1)
+
+    def summed(counts):  # the same coordinates for both: their patterns and orders agree
+        m = sp.csr_matrix((np.concatenate(counts).astype(np.int64), (row, target)), shape=shape)
+        m.sum_duplicates()
+        return m.tocoo()
+
+    visits, ends = summed([t.visits for t in tallies]), summed([t.ends for t in tallies])
+    return Tally(np.asarray(sources, np.int64)[visits.row], visits.col.astype(np.int64), visits.data, ends.data)
+
+
+def tally_scores(tally: Tally, walks: int, restart_prob: float, n: int, top_k: int | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(source, target, score)`` from a merged tally of every walk of its sources: each source's
+    ``top_k`` highest targets (ties: smaller id; None keeps all) and, besides them, the
+    pseudo-target ``n`` of ``discard`` walks."""
+    score = credit_scores(tally.visits.astype(np.float64), tally.ends.astype(np.float64), 1.0 / walks,
+                          restart_prob)
+    jump = tally.target == n
+    real = ~jump & (score > 0)
+    source, target, value = tally.source[real], tally.target[real], score[real]
+    if top_k is not None:
+        source, target, value = top_k_per_group(source, target, value, top_k)
+    return (np.concatenate([source, tally.source[jump]]), np.concatenate([target, tally.target[jump]]),
+            np.concatenate([value, score[jump]]))
