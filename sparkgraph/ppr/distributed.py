@@ -58,6 +58,9 @@ SHARD_BYTES = 64 * 1024**2  # a shard's walk graph in a task, at most (:func:`sh
 MERGE_EVERY = 16  # rounds between merges of the counts
 SPAWN, WALKING, COUNTS = 2, 0, 1  # kinds of rows a round reads and writes
 
+LIST_COLUMNS = ("source", "key", "step", "pos", "visits", "ends")
+WALKER_COLUMNS = ["kind", "shard", "source", "key", "step", "pos"]  # spawn rows hold only sources
+COUNT_COLUMNS = ["shard", "source", "pos", "visits", "ends"]  # shard: the sources' bucket; pos: the targets
 WALKER_SCHEMA = "kind int, shard int, source array<long>, key array<long>, step array<long>, pos array<long>"
 ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>"
 COUNTS_SCHEMA = "shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>"
@@ -112,44 +115,29 @@ def shard_table(graph: Graph, bounds: np.ndarray) -> DataFrame:
     return packed.repartition(len(bounds) - 1, "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _rows(kind: int, shard: np.ndarray, w: Walkers) -> pa.Table:
-    """Walkers as one row per shard (sorted by shard)."""
-    order = np.argsort(shard, kind="stable")
-    shard = shard[order]
-    starts = np.flatnonzero(np.r_[True, shard[1:] != shard[:-1]]) if len(shard) else np.empty(0, np.int64)
-    offsets = pa.array(np.r_[starts, len(shard)].astype(np.int32))
+def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray]) -> pa.Table:
+    """Rows of the round schema: one per distinct ``key`` (its ``shard`` column: a shard, or a
+    source bucket for counts), each given column the array of that key's values; the others null."""
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, np.int64)
+    offsets = pa.array(np.r_[starts, len(key)].astype(np.int32))
+    rows = len(starts)
+    table = {"kind": pa.array(np.full(rows, kind, np.int32)), "shard": pa.array(key[starts].astype(np.int32))}
+    for name in LIST_COLUMNS:
+        table[name] = (pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.int64)))
+                       if name in columns else pa.nulls(rows, pa.list_(pa.int64())))
+    return pa.table(table)
 
-    def listed(values, dtype):
-        return pa.ListArray.from_arrays(offsets, pa.array(values[order].astype(dtype)))
 
-    return pa.table({
-        "kind": pa.array(np.full(len(starts), kind, np.int32)),
-        "shard": pa.array(shard[starts].astype(np.int32)),
-        "source": listed(w.source, np.int64),
-        "key": listed(w.key.view(np.int64), np.int64),
-        "step": listed(w.step, np.int64),
-        "pos": listed(w.pos, np.int64),
-        "visits": pa.nulls(len(starts), pa.list_(pa.int64())),
-        "ends": pa.nulls(len(starts), pa.list_(pa.int64())),
-    })
+def _walker_rows(shard: np.ndarray, w: Walkers) -> pa.Table:
+    return _grouped(WALKING, shard, {"source": w.source, "key": w.key.view(np.int64), "step": w.step, "pos": w.pos})
 
 
 def _count_rows(tally: Tally, buckets: int) -> pa.Table:
-    """Counts as one row per source bucket (``source mod buckets``)."""
-    bucket = tally.source % buckets
-    order = np.argsort(bucket, kind="stable")
-    bucket = bucket[order]
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]) if len(bucket) else np.empty(0, np.int64)
-    offsets = pa.array(np.r_[starts, len(bucket)].astype(np.int32))
-
-    def listed(values):
-        return pa.ListArray.from_arrays(offsets, pa.array(values[order].astype(np.int64)))
-
-    return pa.table({
-        "shard": pa.array(bucket[starts].astype(np.int32)),
-        "source": listed(tally.source), "pos": listed(tally.target),
-        "visits": listed(tally.visits), "ends": listed(tally.ends),
-    })
+    """Counts as one row per source bucket (``source mod buckets``); ``pos`` holds the targets."""
+    return _grouped(COUNTS, tally.source % buckets,
+                    {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends})
 
 
 def _flat(table: pa.Table, column: str) -> np.ndarray:
@@ -165,14 +153,12 @@ def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, bu
     p = params
 
     def walk(walkers: pa.Table, shard_rows: pa.Table) -> pa.Table:
-        empty = pa.Table.from_batches([], pa.schema(_rows(WALKING, np.empty(0, np.int64),
-                                                          Walkers.concat([])).schema))
         if walkers.num_rows == 0:
-            return empty
+            return _walker_rows(np.empty(0, np.int64), Walkers.concat([]))
         shard = int(walkers.column("shard")[0].as_py())
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
         if shard_rows.num_rows:
-            counts, cols, values = decode_chunk(shard_rows.column("payload")[0].as_py())
+            counts, cols, values = decode_chunk(shard_rows.column("payload")[0].as_buffer())
             indptr = np.r_[0, np.cumsum(counts, dtype=np.int64)]
             graph = walk_graph(indptr, cols, values, push=False)
         else:  # a shard whose vertices have no out-edges
@@ -186,12 +172,8 @@ def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, bu
                                  _flat(moving, "step"), _flat(moving, "pos")))
         tally, leaving = walk_in_shard(Walkers.concat(parts), graph, lo, hi, p.restart_prob, p.estimator, dangling,
                                        p.max_steps, n)
-        out = _rows(WALKING, np.searchsorted(bounds, leaving.pos, side="right") - 1, leaving)
-        counted = _count_rows(tally, buckets)
-        counted = counted.append_column("kind", pa.array(np.full(counted.num_rows, COUNTS, np.int32)))
-        filler = {c: pa.nulls(counted.num_rows, pa.list_(pa.int64())) for c in ("key", "step")}
-        counted = pa.table({c: (counted.column(c) if c in counted.column_names else filler[c]) for c in out.column_names})
-        return pa.concat_tables([out, counted])
+        leavers = _walker_rows(np.searchsorted(bounds, leaving.pos, side="right") - 1, leaving)
+        return pa.concat_tables([leavers, _count_rows(tally, buckets)])
 
     return walk
 
@@ -200,7 +182,7 @@ def _merge(pieces: list[DataFrame], buckets: int, n: int) -> DataFrame:
     """The count pieces merged per source bucket, one row per bucket, with a short lineage."""
     def merge(table: pa.Table) -> pa.Table:
         tally = merge_tallies([_tally_of(table)], n)
-        return _count_rows(tally, buckets)  # the bucket's own sources: one row
+        return _count_rows(tally, buckets).select(COUNT_COLUMNS)  # the bucket's own sources: one row
 
     merged = union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA)
     return truncate_lineage(merged)
@@ -246,15 +228,12 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
             for b in arrow_batches:
                 source = b.column("id").to_numpy()
                 shard = np.searchsorted(bounds, source, side="right") - 1
-                zeros = np.zeros(len(source), np.int64)
-                table = _rows(SPAWN, shard, Walkers(source, zeros.view(np.uint64), zeros, source))
-                yield from table.select(["kind", "shard", "source", "key", "step", "pos"]).to_batches()
+                yield from _grouped(SPAWN, shard, {"source": source}).select(WALKER_COLUMNS).to_batches()
 
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
     walk = _walk_round(bounds, params, dangling, n, buckets)
-    walker_columns = ["kind", "shard", "source", "key", "step", "pos"]
     carried, pieces, merged, outputs = None, [], [], []
     rounds = 0
     while True:
@@ -268,8 +247,8 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
                                .cogroup(shards.groupBy("shard")).applyInArrow(walk, ROUND_SCHEMA))
         outputs.append(out)
-        carried = out.filter(F.col("kind") == WALKING).select(*walker_columns)
-        pieces.append(out.filter(F.col("kind") == COUNTS).select("shard", "source", "pos", "visits", "ends"))
+        carried = out.filter(F.col("kind") == WALKING).select(*WALKER_COLUMNS)
+        pieces.append(out.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
         rounds += 1
         progress.advance("walk batches", min(rounds, batches), batches)
         if rounds >= batches and carried.count() == 0:
