@@ -346,7 +346,8 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     """Sharded walks step exactly as the broadcast kernel does, on the sources' own streams, and
     count whole visits: the same numbers as the twin (and so as broadcast without push), bit for bit,
     with the default shards and with one shard per vertex (every step crosses a shard), in one batch
-    or in many pipelined ones; on a graph with sinks, weights spanning 17 orders of magnitude."""
+    or in many pipelined ones, in whole or cut rows; on a graph with sinks, weights spanning 17 orders
+    of magnitude."""
     graph, local = weighted_sinks
     sources = local.names[[0, 3, 9, 22, 31]]  # two sinks among them
     params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=local.n, strategy="distributed", push_rounds=0,
@@ -355,6 +356,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     default = fully_ppr(graph, params, sources=[int(s) for s in sources])
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
     monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1)  # as many shards as vertices
+    monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
     shards = len(distributed_module.shard_bounds(graph)) - 1
     assert shards >= local.n // 2
     pipelined = dataclasses.replace(params, walks_per_batch=30)  # 500·5 / (30·shards): two or three batches

@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 SHARD_BYTES = 64 * 1024**2  # a shard's walk graph in a task, at most (:func:`shard_bounds`)
 MERGE_EVERY = 16  # rounds between merges of the counts
+# entries per row of walkers or counts: rows of a few MiB, which the JVM sorts and spills like any
+# other (one row per shard and task held 35 MiB on BlogCatalog, and a 4g driver ran out of heap)
+ROW_ENTRIES = 1 << 16
 SPAWN, WALKING, COUNTS = 2, 0, 1  # kinds of rows a round reads and writes
 
 LIST_COLUMNS = ("source", "key", "step", "pos", "visits", "ends")
@@ -115,12 +118,16 @@ def shard_table(graph: Graph, bounds: np.ndarray) -> DataFrame:
     return packed.repartition(len(bounds) - 1, "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray]) -> pa.Table:
-    """Rows of the round schema: one per distinct ``key`` (its ``shard`` column: a shard, or a
-    source bucket for counts), each given column the array of that key's values; the others null."""
+def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_entries: int) -> pa.Table:
+    """Rows of the round schema: per distinct ``key`` (its ``shard`` column: a shard, or a source
+    bucket for counts), rows of at most ``row_entries`` (:data:`ROW_ENTRIES`) of its values in each
+    given column's array; the other columns null."""
     order = np.argsort(key, kind="stable")
     key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, np.int64)
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.empty(0, bool)
+    position = np.arange(len(key))
+    within = position - np.maximum.accumulate(np.where(first, position, 0))
+    starts = np.flatnonzero(within % row_entries == 0)
     offsets = pa.array(np.r_[starts, len(key)].astype(np.int32))
     rows = len(starts)
     table = {"kind": pa.array(np.full(rows, kind, np.int32)), "shard": pa.array(key[starts].astype(np.int32))}
@@ -130,14 +137,16 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray]) -> pa.T
     return pa.table(table)
 
 
-def _walker_rows(shard: np.ndarray, w: Walkers) -> pa.Table:
-    return _grouped(WALKING, shard, {"source": w.source, "key": w.key.view(np.int64), "step": w.step, "pos": w.pos})
+def _walker_rows(shard: np.ndarray, w: Walkers, row_entries: int) -> pa.Table:
+    return _grouped(WALKING, shard, {"source": w.source, "key": w.key.view(np.int64), "step": w.step, "pos": w.pos},
+                    row_entries)
 
 
-def _count_rows(tally: Tally, buckets: int) -> pa.Table:
-    """Counts as one row per source bucket (``source mod buckets``); ``pos`` holds the targets."""
+def _count_rows(tally: Tally, buckets: int, row_entries: int) -> pa.Table:
+    """Counts as rows per source bucket (``source mod buckets``); ``pos`` holds the targets."""
     return _grouped(COUNTS, tally.source % buckets,
-                    {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends})
+                    {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends},
+                    row_entries)
 
 
 def _flat(table: pa.Table, column: str) -> np.ndarray:
@@ -148,13 +157,13 @@ def _tally_of(table: pa.Table) -> Tally:
     return Tally(_flat(table, "source"), _flat(table, "pos"), _flat(table, "visits"), _flat(table, "ends"))
 
 
-def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int):
+def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int, row_entries: int):
     """The cogrouped function of a round: walk one shard's walkers, emit leavers and counts."""
     p = params
 
     def walk(walkers: pa.Table, shard_rows: pa.Table) -> pa.Table:
         if walkers.num_rows == 0:
-            return _walker_rows(np.empty(0, np.int64), Walkers.concat([]))
+            return _walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
         shard = int(walkers.column("shard")[0].as_py())
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
         if shard_rows.num_rows:
@@ -172,17 +181,17 @@ def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, bu
                                  _flat(moving, "step"), _flat(moving, "pos")))
         tally, leaving = walk_in_shard(Walkers.concat(parts), graph, lo, hi, p.restart_prob, p.estimator, dangling,
                                        p.max_steps, n)
-        leavers = _walker_rows(np.searchsorted(bounds, leaving.pos, side="right") - 1, leaving)
-        return pa.concat_tables([leavers, _count_rows(tally, buckets)])
+        leavers = _walker_rows(np.searchsorted(bounds, leaving.pos, side="right") - 1, leaving, row_entries)
+        return pa.concat_tables([leavers, _count_rows(tally, buckets, row_entries)])
 
     return walk
 
 
-def _merge(pieces: list[DataFrame], buckets: int, n: int) -> DataFrame:
-    """The count pieces merged per source bucket, one row per bucket, with a short lineage."""
+def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int) -> DataFrame:
+    """The count pieces merged per source bucket, with a short lineage."""
     def merge(table: pa.Table) -> pa.Table:
         tally = merge_tallies([_tally_of(table)], n)
-        return _count_rows(tally, buckets).select(COUNT_COLUMNS)  # the bucket's own sources: one row
+        return _count_rows(tally, buckets, row_entries).select(COUNT_COLUMNS)  # the bucket's own sources
 
     merged = union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA)
     return truncate_lineage(merged)
@@ -213,6 +222,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     n, omega = graph.n, params.walks_per_source
     job_description(spark, "sparkgraph ppr: shard the graph")
     bounds = shard_bounds(graph)
+    row_entries = ROW_ENTRIES  # read here: the executors' tasks get it from the driver
     shards = shard_table(graph, bounds)
     shards.count()
     num_shards = len(bounds) - 1
@@ -228,12 +238,12 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
             for b in arrow_batches:
                 source = b.column("id").to_numpy()
                 shard = np.searchsorted(bounds, source, side="right") - 1
-                yield from _grouped(SPAWN, shard, {"source": source}).select(WALKER_COLUMNS).to_batches()
+                yield from _grouped(SPAWN, shard, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
 
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
-    walk = _walk_round(bounds, params, dangling, n, buckets)
+    walk = _walk_round(bounds, params, dangling, n, buckets, row_entries)
     carried, pieces, merged, outputs = None, [], [], []
     rounds = 0
     while True:
@@ -254,7 +264,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         if rounds >= batches and carried.count() == 0:
             break
         if len(pieces) == MERGE_EVERY:
-            compacted = _merge(merged + pieces, buckets, n)
+            compacted = _merge(merged + pieces, buckets, n, row_entries)
             for frame in outputs[:-1] + merged:  # the last output holds the walkers still moving
                 release(frame)
             outputs, pieces, merged = outputs[-1:], [], [compacted]
