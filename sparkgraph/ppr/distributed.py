@@ -246,10 +246,8 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     walk = _walk_round(bounds, params, dangling, n, buckets, row_entries)
     carried, pieces, merged, outputs = None, [], [], []
     rounds = 0
-    while True:
+    while True:  # ends when every batch is in and no walker is left
         incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else [])
-        if not incoming:
-            break
         job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
                                f"(batches in {min(rounds + 1, batches)} of {batches})")
         # one action per round: the round's output (walkers that left their shard, and counts) is

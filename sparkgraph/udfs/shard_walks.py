@@ -95,56 +95,74 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
     """
     degree = np.diff(graph.indptr)
     width = hi - lo + 1  # the shard's vertices, and one column for the pseudo-target n
-    sources, owner = np.unique(walkers.source, return_inverse=True)
+    owner, sources = pd.factorize(walkers.source)  # a hash, not a sort
+    sources = np.asarray(sources, dtype=np.int64)
     w = Walkers(owner.astype(np.int64), walkers.key, walkers.step, walkers.pos)  # source: an index into sources
-    visited, ended, leaving = [], [], []  # keys owner·width + column
+    visited, ended, leaving = Events(), Events(), []
     while len(w):
         sink = degree[w.pos - lo] == 0
         if dangling == "stop" and sink.any():
-            ended.append(w.source[sink] * width + (w.pos[sink] - lo))
+            ended.add(w.source[sink], w.pos[sink] - lo)
             w = w.take(~sink)
             sink = np.zeros(len(w), dtype=bool)
         draw = unit_draws(w.key, w.step)
         stops = (draw < restart_prob) | (w.step >= max_steps)
         if estimator == "visits":
-            visited.append(w.source * width + (w.pos - lo))
+            visited.add(w.source, w.pos - lo)
         else:
-            ended.append(w.source[stops] * width + (w.pos[stops] - lo))
+            ended.add(w.source[stops], w.pos[stops] - lo)
         go = ~stops
-        w, sink, draw = w.take(go), sink[go], draw[go]
-        if dangling == "source" and sink.any():
-            w.pos[sink] = sources[w.source[sink]]
-        elif dangling == "discard" and sink.any():
-            ended.append(w.source[sink] * width + (width - 1))
-            w, draw, sink = w.take(~sink), draw[~sink], sink[~sink]
-        move = ~sink
+        jump = go & sink
+        if dangling == "source" and jump.any():
+            w.pos[jump] = sources[w.source[jump]]
+        elif dangling == "discard" and jump.any():
+            ended.add(w.source[jump], np.full(int(jump.sum()), width - 1, np.int64))
+            go &= ~sink
+        move = go & ~sink
         w.pos[move] = next_hops(w.pos[move] - lo, (draw[move] - restart_prob) / (1 - restart_prob), graph)
         w.step += 1
         inside = (w.pos >= lo) & (w.pos < hi)
-        if not inside.all():
-            leaving.append(w.take(~inside))
-            w = w.take(inside)
+        out = go & ~inside
+        if out.any():
+            leaving.append(w.take(out))
+        w = w.take(go & inside)  # one copy per step for the walkers that stay
     out = Walkers.concat(leaving)
     out.source = sources[out.source]
     return count_credits(visited, ended, sources, lo, width, n), out
 
 
+class Events:
+    """Visit or end events of a shard's walkers: owner indices and columns, gathered step by step."""
+
+    def __init__(self):
+        self.owners: list[np.ndarray] = []
+        self.columns: list[np.ndarray] = []
+
+    def add(self, owners: np.ndarray, columns: np.ndarray) -> None:
+        self.owners.append(owners)
+        self.columns.append(columns)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.owners:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(self.owners), np.concatenate(self.columns)
+
+
 _END = np.int64(1) << 32  # an end counts in the high half of a packed count, a visit in the low half
 
 
-def count_credits(visited: list[np.ndarray], ended: list[np.ndarray], sources: np.ndarray, lo: int, width: int,
-                  n: int) -> Tally:
+def count_credits(visited: Events, ended: Events, sources: np.ndarray, lo: int, width: int, n: int) -> Tally:
     """Sum a shard's visit and end events per ``(source, target)``.
 
-    Events are keys ``owner·width + column`` (owner: an index into ``sources``; column: target -
-    ``lo``, or ``width - 1`` for the pseudo-target ``n``). Visits count 1 and ends 2³² in one int64
-    sum per key, which scipy's COO to CSR conversion computes by a counting sort over the owners
-    (no sort of the keys).
+    Events are ``(owner, column)`` pairs (owner: an index into ``sources``; column: target - ``lo``,
+    or ``width - 1`` for the pseudo-target ``n``). Visits count 1 and ends 2³² in one int64 sum
+    per pair, which scipy's COO to CSR conversion computes by a counting sort over the owners (no
+    sort of the pairs).
     """
-    keys = np.concatenate(visited + ended) if visited or ended else np.empty(0, np.int64)
-    split = sum(len(v) for v in visited)
-    weight = np.where(np.arange(len(keys)) < split, np.int64(1), _END)
-    packed = sp.csr_matrix((weight, (keys // width, keys % width)), shape=(len(sources), width), dtype=np.int64)
+    (v_rows, v_cols), (e_rows, e_cols) = visited.arrays(), ended.arrays()
+    weight = np.concatenate([np.ones(len(v_rows), np.int64), np.full(len(e_rows), _END)])
+    packed = sp.csr_matrix((weight, (np.concatenate([v_rows, e_rows]), np.concatenate([v_cols, e_cols]))),
+                           shape=(len(sources), width), dtype=np.int64)
     packed.sum_duplicates()
     coo = packed.tocoo()
     column = coo.col.astype(np.int64)
