@@ -28,6 +28,7 @@ from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
 from sparkgraph.udfs.push import push_flow, transition_csr
+from sparkgraph.udfs.shard_walks import Walkers, merge_tallies, spawn, tally_scores, walk_in_shard
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 from sparkgraph.udfs.walks import next_hops, row_cumweights, walk_graph, walk_scores
 
@@ -332,6 +333,45 @@ def test_spark_and_the_twin_agree_on_weights_spanning_17_orders_of_magnitude(spa
     assert np.all(np.abs(spark_rows - exact) <= bound_for(exact, params))
 
 
+def _sharded_walks(adjacency: sp.csr_matrix, bounds: list[int], sources: np.ndarray, walks: int, estimator: str,
+                   dangling: str, weighted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distributed strategy's rounds in one process: route walkers to their shard, walk each
+    shard, repeat until none is left; then merge the counts and score them (top 6)."""
+    n = adjacency.shape[0]
+    tallies, carried = [], spawn(sources, walks, seed=5)
+    while len(carried):
+        shard = np.searchsorted(bounds, carried.pos, side="right") - 1
+        moved = []
+        for k in range(len(bounds) - 1):
+            rows = adjacency[bounds[k]:bounds[k + 1]]
+            graph = walk_graph(rows.indptr, rows.indices, rows.data if weighted else None, push=False)
+            tally, leaving = walk_in_shard(carried.take(shard == k), graph, bounds[k], bounds[k + 1], 0.3, estimator,
+                                           dangling, 20, n)
+            tallies.append(tally)
+            moved.append(leaving)
+        carried = Walkers.concat(moved)
+    return tally_scores(merge_tallies(tallies, n), walks, 0.3, n, 6)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("dangling,estimator", [("source", "visits"), ("stop", "endpoints"), ("stop", "visits"),
+                                                ("discard", "visits"), ("discard", "endpoints")])
+def test_sharded_walks_equal_the_broadcast_kernel(dangling, estimator, weighted):
+    """The kernel alone: shards of 1 to 17 vertices (a shard of sinks only among them), walkers
+    routed between them, give walk_scores' rows bit for bit; no sources give no rows."""
+    adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    sources = np.array([0, 3, 9, 22, 39])
+    graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data if weighted else None, push=False)
+    row, target, score = walk_scores(sources, graph, 300, 0.3, estimator, dangling, 20, 5, 0, 6)
+    expected = sorted(zip(sources[row].tolist(), target.tolist(), score.tolist(), strict=True))
+    for bounds in ([0, n], [0, SINKS, 6, 23, n], list(range(n + 1))):
+        got = _sharded_walks(adjacency, bounds, sources, 300, estimator, dangling, weighted)
+        assert sorted(zip(*(a.tolist() for a in got), strict=True)) == expected, bounds
+    assert all(len(a) == 0 for a in _sharded_walks(adjacency, [0, n], np.empty(0, np.int64), 300, estimator, dangling,
+                                                  weighted))
+
+
 @pytest.fixture(scope="module")
 def weighted_sinks(spark):
     """The weighted digraph with sinks, as a Spark graph and as the local twin's graph."""
@@ -357,6 +397,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
     monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1)  # as many shards as vertices
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
+    monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
     shards = len(distributed_module.shard_bounds(graph)) - 1
     assert shards >= local.n // 2
     pipelined = dataclasses.replace(params, walks_per_batch=30)  # 500·5 / (30·shards): two or three batches

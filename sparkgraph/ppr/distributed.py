@@ -93,23 +93,42 @@ def shard_bounds(graph: Graph) -> np.ndarray:
     return np.concatenate([[0], inner, [n]]).astype(np.int64)
 
 
-def shard_table(graph: Graph, bounds: np.ndarray) -> DataFrame:
+def shard_routes(spark, shards: int) -> np.ndarray:
+    """``routes[k]``: the key that shard ``k``'s rows carry in their ``shard`` column, one that Spark's
+    hash partitioning into ``shards`` partitions sends to partition ``k``. Hashing the shard numbers
+    themselves collides (8 numbers into 8 partitions leave about a third of the tasks without a
+    shard and give others two or three), which undoes the spare shards' balancing."""
+    key = F.col("id").cast("int")
+    firsts = (spark.range(64 * shards).select(key.alias("key"), F.pmod(F.hash(key), F.lit(shards)).alias("part"))
+              .groupBy("part").agg(F.min("key").alias("key")).collect())
+    routes = np.full(shards, -1, dtype=np.int64)
+    for row in firsts:
+        routes[row["part"]] = row["key"]
+    if (routes < 0).any():  # (64 candidates per partition: a miss has probability about shards·e^-64)
+        raise RuntimeError("distributed ppr: no routing key found for a shard")
+    return routes
+
+
+def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray) -> DataFrame:
     """``(shard, payload)``: each shard's CSR rows packed (:func:`~sparkgraph.udfs.packing.encode_chunk`,
-    rows sorted by column as the broadcast strategy's), hash-partitioned by shard, cached."""
+    rows sorted by column as the broadcast strategy's) under its route key (:func:`shard_routes`),
+    hash-partitioned by it (one shard per partition), cached."""
     weighted = graph.weighted
+    shard_of = _inverse(routes)
 
     def tag(batches):
         for batch in batches:
-            src = batch.column("src").to_numpy()
-            shard = np.searchsorted(bounds, src, side="right") - 1
-            yield batch.append_column("shard", pa.array(shard.astype(np.int32)))
+            shard = np.searchsorted(bounds, batch.column("src").to_numpy(), side="right") - 1
+            yield pa.RecordBatch.from_arrays(batch.columns + [pa.array(routes[shard].astype(np.int32))],
+                                             names=batch.schema.names + ["shard"])
 
     def pack(table: pa.Table) -> pa.Table:
-        shard = int(table.column("shard")[0].as_py())
+        route = int(table.column("shard")[0].as_py())
+        shard = int(shard_of[route])
         payload = encode_chunk(table.column("src").to_numpy(), table.column("dst").to_numpy(),
                                table.column("weight").to_numpy() if weighted else None,
                                int(bounds[shard]), int(bounds[shard + 1]))
-        return pa.table({"shard": pa.array([shard], pa.int32()), "payload": pa.array([payload], pa.binary())})
+        return pa.table({"shard": pa.array([route], pa.int32()), "payload": pa.array([payload], pa.binary())})
 
     columns = ["src", "dst"] + (["weight"] if weighted else [])
     arcs = graph.edges.select(*columns)
@@ -128,6 +147,8 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_ent
     position = np.arange(len(key))
     within = position - np.maximum.accumulate(np.where(first, position, 0))
     starts = np.flatnonzero(within % row_entries == 0)
+    if len(key) >= 2**31:  # list offsets are int32
+        raise ValueError(f"{len(key)} entries in one Arrow table; more count buckets are needed")
     offsets = pa.array(np.r_[starts, len(key)].astype(np.int32))
     rows = len(starts)
     table = {"kind": pa.array(np.full(rows, kind, np.int32)), "shard": pa.array(key[starts].astype(np.int32))}
@@ -150,21 +171,33 @@ def _count_rows(tally: Tally, buckets: int, row_entries: int) -> pa.Table:
 
 
 def _flat(table: pa.Table, column: str) -> np.ndarray:
-    return table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    """A list column's values, chunk by chunk (one combined chunk could pass the 2³¹ offsets of a list)."""
+    chunks = [chunk.flatten().to_numpy(zero_copy_only=False) for chunk in table.column(column).chunks]
+    return np.concatenate(chunks) if chunks else np.empty(0, np.int64)
 
 
 def _tally_of(table: pa.Table) -> Tally:
     return Tally(_flat(table, "source"), _flat(table, "pos"), _flat(table, "visits"), _flat(table, "ends"))
 
 
-def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int, row_entries: int):
-    """The cogrouped function of a round: walk one shard's walkers, emit leavers and counts."""
+def _inverse(routes: np.ndarray) -> np.ndarray:
+    """``shard_of[route]``: the shard a route key stands for."""
+    shard_of = np.full(int(routes.max()) + 1, -1, dtype=np.int64)
+    shard_of[routes] = np.arange(len(routes))
+    return shard_of
+
+
+def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
+                row_entries: int):
+    """The cogrouped function of a round: walk one shard's walkers, emit leavers (keyed by their
+    shard's route) and counts."""
     p = params
+    shard_of = _inverse(routes)
 
     def walk(walkers: pa.Table, shard_rows: pa.Table) -> pa.Table:
         if walkers.num_rows == 0:
             return _walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
-        shard = int(walkers.column("shard")[0].as_py())
+        shard = int(shard_of[walkers.column("shard")[0].as_py()])
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
         if shard_rows.num_rows:
             counts, cols, values = decode_chunk(shard_rows.column("payload")[0].as_buffer())
@@ -181,7 +214,7 @@ def _walk_round(bounds: np.ndarray, params: PPRParams, dangling: str, n: int, bu
                                  _flat(moving, "step"), _flat(moving, "pos")))
         tally, leaving = walk_in_shard(Walkers.concat(parts), graph, lo, hi, p.restart_prob, p.estimator, dangling,
                                        p.max_steps, n)
-        leavers = _walker_rows(np.searchsorted(bounds, leaving.pos, side="right") - 1, leaving, row_entries)
+        leavers = _walker_rows(routes[np.searchsorted(bounds, leaving.pos, side="right") - 1], leaving, row_entries)
         return pa.concat_tables([leavers, _count_rows(tally, buckets, row_entries)])
 
     return walk
@@ -195,6 +228,40 @@ def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int) -> D
 
     merged = union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA)
     return truncate_lineage(merged)
+
+
+def _walk_rounds(shards: DataFrame, spawn_rows, walk, batches: int, num_shards: int, buckets: int, n: int,
+                 row_entries: int, max_steps: int, outputs: list, merged: list, started: float) -> list[DataFrame]:
+    """Run rounds until every batch is in and no walker is left; returns the count pieces not yet
+    merged. ``outputs`` and ``merged`` are the caller's lists of checkpoints to release (updated here)."""
+    spark = shards.sparkSession
+    carried, pieces, rounds = None, [], 0
+    while True:  # ends when every batch is in and no walker is left
+        incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else [])
+        job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
+                               f"(batches in {min(rounds + 1, batches)} of {batches})")
+        # one action per round: the round's output (walkers that left their shard, and counts) is
+        # materialised once; its walkers feed the next round, its counts wait for the next merge
+        out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
+                               .cogroup(shards.groupBy("shard")).applyInArrow(walk, ROUND_SCHEMA))
+        outputs.append(out)
+        carried = out.filter(F.col("kind") == WALKING).select(*WALKER_COLUMNS)
+        pieces.append(out.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
+        rounds += 1
+        progress.advance("walk rounds (batches + the longest walk, at most)", rounds, batches + max_steps + 1)
+        if rounds >= batches and carried.count() == 0:
+            log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
+            return pieces
+        if len(pieces) == MERGE_EVERY:
+            compacted = _merge(merged + pieces, buckets, n, row_entries)
+            for frame in outputs[:-1] + merged:  # the last output holds the walkers still moving
+                release(frame)
+            outputs[:] = outputs[-1:]
+            merged[:] = [compacted]
+            pieces = []
+            log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
+        if rounds > batches + max_steps + 1:
+            raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
 
 
 def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling: str | None = None,
@@ -223,9 +290,10 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     job_description(spark, "sparkgraph ppr: shard the graph")
     bounds = shard_bounds(graph)
     row_entries = ROW_ENTRIES  # read here: the executors' tasks get it from the driver
-    shards = shard_table(graph, bounds)
-    shards.count()
     num_shards = len(bounds) - 1
+    routes = shard_routes(spark, num_shards)
+    shards = shard_table(graph, bounds, routes)
+    shards.count()
     sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
     num_sources = sources.count()
     batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * num_shards)))
@@ -237,50 +305,31 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         def rows(arrow_batches):
             for b in arrow_batches:
                 source = b.column("id").to_numpy()
-                shard = np.searchsorted(bounds, source, side="right") - 1
+                shard = routes[np.searchsorted(bounds, source, side="right") - 1]
                 yield from _grouped(SPAWN, shard, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
 
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
-    walk = _walk_round(bounds, params, dangling, n, buckets, row_entries)
-    carried, pieces, merged, outputs = None, [], [], []
-    rounds = 0
-    while True:  # ends when every batch is in and no walker is left
-        incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else [])
-        job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
-                               f"(batches in {min(rounds + 1, batches)} of {batches})")
-        # one action per round: the round's output (walkers that left their shard, and counts) is
-        # materialised once; its walkers feed the next round, its counts wait for the next merge
-        out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
-                               .cogroup(shards.groupBy("shard")).applyInArrow(walk, ROUND_SCHEMA))
-        outputs.append(out)
-        carried = out.filter(F.col("kind") == WALKING).select(*WALKER_COLUMNS)
-        pieces.append(out.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
-        rounds += 1
-        progress.advance("walk batches", min(rounds, batches), batches)
-        if rounds >= batches and carried.count() == 0:
-            break
-        if len(pieces) == MERGE_EVERY:
-            compacted = _merge(merged + pieces, buckets, n, row_entries)
-            for frame in outputs[:-1] + merged:  # the last output holds the walkers still moving
-                release(frame)
-            outputs, pieces, merged = outputs[-1:], [], [compacted]
-            log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
-        if rounds > batches + params.max_steps + 1:
-            raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
-    p = params
+    walk = _walk_round(bounds, routes, params, dangling, n, buckets, row_entries)
+    outputs: list[DataFrame] = []  # every round's checkpoint still held; released at the end, or on failure
+    merged: list[DataFrame] = []
+    try:
+        pieces = _walk_rounds(shards, spawn_rows, walk, batches, num_shards, buckets, n, row_entries, params.max_steps,
+                              outputs, merged, started)
 
-    def scores(table: pa.Table) -> pa.Table:
-        source, target, score = tally_scores(merge_tallies([_tally_of(table)], n), omega, p.restart_prob, n, top_k)
-        return pa.table({"source": source, "target": np.where(target == n, -1, target), "score": score})
+        def scores(table: pa.Table) -> pa.Table:
+            source, target, score = tally_scores(merge_tallies([_tally_of(table)], n), omega, params.restart_prob, n,
+                                                 top_k)
+            return pa.table({"source": source, "target": np.where(target == n, -1, target), "score": score})
 
-    job_description(spark, "sparkgraph ppr: scores from the counts")
-    result = truncate_lineage(union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA))
-    for frame in outputs + merged:
-        release(frame)
-    shards.unpersist()
-    sources.unpersist()
-    job_description(spark, None)
-    log.info("distributed ppr: %d rounds in %.1fs", rounds, time.perf_counter() - started)
+        job_description(spark, "sparkgraph ppr: scores from the counts")
+        result = truncate_lineage(union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA))
+    finally:
+        for frame in outputs + merged:
+            release(frame)
+        shards.unpersist()
+        sources.unpersist()
+        job_description(spark, None)
+    log.info("distributed ppr: done in %.1fs", time.perf_counter() - started)
     return result

@@ -97,7 +97,8 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
     width = hi - lo + 1  # the shard's vertices, and one column for the pseudo-target n
     owner, sources = pd.factorize(walkers.source)  # a hash, not a sort
     sources = np.asarray(sources, dtype=np.int64)
-    w = Walkers(owner.astype(np.int64), walkers.key, walkers.step, walkers.pos)  # source: an index into sources
+    # source: an index into sources; step and pos are updated in place, so copied from the caller's
+    w = Walkers(owner.astype(np.int64), walkers.key, walkers.step.copy(), walkers.pos.copy())
     visited, ended, leaving = Events(), Events(), []
     while len(w):
         sink = degree[w.pos - lo] == 0
@@ -148,7 +149,9 @@ class Events:
         return np.concatenate(self.owners), np.concatenate(self.columns)
 
 
-_END = np.int64(1) << 32  # an end counts in the high half of a packed count, a visit in the low half
+# an end counts in the high half of a packed count, a visit in the low half: a task never holds 2³²
+# events (32 GiB of owners alone), so no count carries into the other half
+_END = np.int64(1) << 32
 
 
 def count_credits(visited: Events, ended: Events, sources: np.ndarray, lo: int, width: int, n: int) -> Tally:
@@ -156,8 +159,8 @@ def count_credits(visited: Events, ended: Events, sources: np.ndarray, lo: int, 
 
     Events are ``(owner, column)`` pairs (owner: an index into ``sources``; column: target - ``lo``,
     or ``width - 1`` for the pseudo-target ``n``). Visits count 1 and ends 2³² in one int64 sum
-    per pair, which scipy's COO to CSR conversion computes by a counting sort over the owners (no
-    sort of the pairs).
+    per pair, which scipy's COO to CSR conversion sums by a counting sort over the owners (then
+    each owner's columns are sorted).
     """
     (v_rows, v_cols), (e_rows, e_cols) = visited.arrays(), ended.arrays()
     weight = np.concatenate([np.ones(len(v_rows), np.int64), np.full(len(e_rows), _END)])
@@ -171,8 +174,8 @@ def count_credits(visited: Events, ended: Events, sources: np.ndarray, lo: int, 
 
 
 def merge_tallies(tallies: list[Tally], n: int) -> Tally:
-    """One :class:`Tally` from many, counts summed per (source, target) (a hash of the sources and
-    a counting sort by them, no sort of the keys)."""
+    """One :class:`Tally` from many, counts summed per (source, target) (a hash of the sources, a
+    counting sort by them, then each source's targets sorted)."""
     if not tallies:
         return Tally(*(np.empty(0, np.int64) for _ in range(4)))
     source = np.concatenate([t.source for t in tallies])
