@@ -3,20 +3,24 @@
 For graphs whose adjacency does not fit one task. The design:
 
 1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
-   arcs (approximate quantiles of the arcs' sources), at most :data:`SHARD_BYTES` of CSR each and
-   at least two per core (walks load shards unevenly; spare tasks let the cores even it out). Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`),
-   hash-partitioned by shard and cached: they stay on the executors.
-2. **Compact walkers.** Walkers travel as arrays (one row per destination shard and task, not
-   a row per walker), co-grouped with their shard; a task walks them **as far as they stay in
-   the shard** (:func:`~sparkgraph.udfs.shard_walks.walk_in_shard`), so on graphs with locality
-   most walks end in the task that started them, and only the walkers that step out are shuffled.
-3. **Pipelining.** The sources are dealt into batches of about ``walks_per_batch`` walkers per
-   shard (by a hash of the source id); a new batch enters at every round while earlier ones are
-   still walking, so the rounds number about batches + the longest walk's shard crossings, not
-   their product. Cost model: a task holds its shard's share of the new batch, about
-   ``walks_per_batch`` walkers, plus those of earlier batches that stepped into its shard (a
-   fraction of them on graphs with locality, up to 1/α times as many on graphs without), 32
-   bytes each (source, stream key, step, position) plus one step's numpy temporaries.
+   arcs (approximate quantiles of the arcs' sources), enough that each aims at
+   :data:`SHARD_BYTES` of walk graph in a task (a hub's row is never split, so a shard can hold
+   more), and at least two per core (walks load shards unevenly; spare tasks let the cores even
+   it out). Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned
+   so that each shard has its own task (:func:`shard_routes`), and cached: they stay on the executors.
+2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
+   per destination shard and task, not a row per walker), co-grouped with their shard; a task
+   walks them **as far as they stay in the shard**
+   (:func:`~sparkgraph.udfs.shard_walks.walk_in_shard`), so on graphs with locality most walks
+   end in the task that started them, and only the walkers that step out are shuffled.
+3. **Pipelining.** The sources are dealt into batches of about ``walks_per_batch`` × shards
+   walkers (by a hash of the source id; a shard's share follows where the sources are); a new
+   batch enters at every round while earlier ones are still walking, so the rounds number about
+   batches + the longest walk's shard crossings, not their product. Cost model: a task holds its
+   shard's share of the new batch, about ``walks_per_batch`` walkers, plus those of earlier
+   batches that stepped into its shard (a fraction of them on graphs with locality, up to 1/α
+   times as many on graphs without), 32 bytes each (source, stream key, step, position) plus one
+   step's numpy temporaries.
 4. **Counts, merged rarely.** Each task counts its visits and ends per (source, target) as whole
    numbers and emits them bucketed by source; every :data:`MERGE_EVERY` rounds the counts are
    merged per bucket, and at the end each bucket turns its sources' counts into scores and keeps
