@@ -127,7 +127,7 @@ def peer_rows(name: str, peers: list[str], python: str) -> list[dict]:
                 triangle = sp.triu(graph.adjacency, k=1).tocoo()
                 upper = np.column_stack([triangle.row, triangle.col])
                 np.save(f"{folder}/edges.npy", upper)
-                done = subprocess.run([python, str(ROOT / "bench" / "peers.py"), peer, f"{folder}/edges.npy",
+                done = subprocess.run([python, str(ROOT / "bench" / "_embed_peers.py"), peer, f"{folder}/edges.npy",
                                        str(local.n), f"{folder}/{part}.npy"], capture_output=True, text=True, check=True)
                 results[part] = (np.load(f"{folder}/{part}.npy"), json.loads(done.stdout.strip().splitlines()[-1]))
             row = {"graph": name, "what": f"{peer} ({'gensim' if peer == 'deepwalk' else 'pecanpy'}, one machine)",

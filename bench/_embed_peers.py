@@ -4,7 +4,7 @@ Runs in its own environment (``make bench`` builds ``.venv-peers``: pecanpy need
 called by ``bench/embed.py`` with an edge list; writes the embedding (rows in the edge list's
 vertex order 0..n-1) as ``.npy`` and prints the seconds it took as JSON.
 
-    .venv-peers/bin/python bench/peers.py deepwalk edges.npy n out.npy
+    .venv-peers/bin/python bench/_embed_peers.py deepwalk edges.npy n out.npy
 """
 
 from __future__ import annotations
