@@ -1,17 +1,23 @@
 """Benchmark: Monte Carlo fully-PPR and the walk index against scipy and igraph, in one run.
 
-For each graph: exact PPR by scipy power iteration (our reference, 1e-10) for sampled sources;
-igraph's personalized PageRank (PRPACK) for the same sources; sparkgraph for several walk counts,
-estimators and both strategies (precision@10 and L1 against exact); sparkgraph for *all* sources
-(top-100 written as Parquet, precision checked on the sampled sources); a plain numpy walk loop
-on one core as the physical reference; and on the largest graph the walk index (build, a batch
-of queries, accuracy against the index alone).
+For each graph (the real ones and generated social graphs): exact PPR by scipy power iteration
+(our reference, 1e-10) for sampled sources; igraph's personalized PageRank (PRPACK) for the same
+sources; sparkgraph for several walk counts, estimators and both strategies (precision@10 and L1
+against exact); sparkgraph for *all* sources (top-100 written as Parquet, precision checked on the
+sampled sources) and, beside it, **power iteration stopped at matched accuracy** on as many
+processes as Spark has cores (:mod:`bench._ppr_peer`): the fair exact peer; a plain numpy walk
+loop on one core as the physical reference; and on the largest graph the walk index (build, a
+batch of queries, accuracy against the index alone).
 
-    python bench/ppr.py                         # all graphs (about 30 minutes on 2 cores)
-    python bench/ppr.py --graphs cora,karate    # a quick run
+Every graph starts with an untimed warm-up run (Spark's Python workers, the graph's caches); runs
+under a minute are timed 3 times and the median is reported (``runs`` says how many); ``cores``
+is what each side used.
+
+    python bench/ppr.py                         # all graphs (about an hour on 2 cores)
+    python bench/ppr.py --graphs cora --generated ""    # a quick run
 
 Prints a table and writes bench/results/ppr.json. Peer times for all sources are extrapolated
-linearly from the sampled sources (marked "extrapolated"); everything else is measured.
+linearly from the sources they ran (marked "extrapolated"); everything else is measured.
 """
 
 from __future__ import annotations
@@ -26,11 +32,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._ppr_peer import accuracy_by_iterations, all_sources_seconds, matched_iterations  # noqa: E402
+from bench.ppr_push import generated  # noqa: E402
 from sparkgraph import metrics  # noqa: E402
 from sparkgraph.datasets import load_graph, load_local  # noqa: E402
+from sparkgraph.graph import Graph  # noqa: E402
 from sparkgraph.local.ppr import exact_ppr  # noqa: E402
 from sparkgraph.ppr import (  # noqa: E402
     PPRParams,
@@ -68,6 +78,39 @@ def timed(fn):
     return value, time.perf_counter() - started
 
 
+def measured(fn, repeat: int = 3, once_over: float = 60.0):
+    """``(value, median seconds, runs)``: ``fn`` once, and ``repeat`` times in all when that took under ``once_over``."""
+    value, seconds = timed(fn)
+    times = [seconds]
+    while seconds < once_over and len(times) < repeat:
+        value, again = timed(fn)
+        times.append(again)
+    return value, float(np.median(times)), len(times)
+
+
+def spark_cores(spark) -> int:
+    """Cores Spark runs tasks on: ``N`` of ``local[N]`` (this machine's for ``local[*]``), else the
+    cluster's default parallelism (a local session sets that to twice its cores, to balance tasks)."""
+    master = spark.conf.get("spark.master", "")
+    if master.startswith("local["):
+        threads = master[len("local["):].split(",")[0].rstrip("]")
+        return (os.cpu_count() or 1) if threads == "*" else int(threads)
+    return parallelism(spark)
+
+
+def generated_graph(spark, spec: str, out_dir: str):
+    """``(name, local, graph)`` of ``kind:n:mean_degree`` (:func:`bench.ppr_push.generated`, seed 1):
+    the same arcs on one machine and on Spark, read from Parquet like a user's graph (a DataFrame
+    made from pandas would carry its 2M rows in every query's plan: 30 s more per call)."""
+    kind, n, degree = spec.split(":")
+    name = f"{kind}-{int(n) // 1000}k-d{degree}"
+    local = generated(kind, int(n), int(degree))
+    coo = local.adjacency.tocoo()
+    path = os.path.join(out_dir, f"{name}_edges.parquet")
+    pd.DataFrame({"src": local.names[coo.row], "dst": local.names[coo.col]}).to_parquet(path)
+    return name, local, Graph.from_edges(spark.read.parquet(path), directed=True)
+
+
 def igraph_ppr(local, sources: np.ndarray, budget_s: float) -> tuple[np.ndarray, float]:
     """igraph PPR for the sources, one call each, stopping once ``budget_s`` is spent (at least one call)."""
     import igraph as ig
@@ -93,17 +136,17 @@ def numpy_one_core(local, sources: np.ndarray, walks: int) -> float:
     return len(sources) * walks / ALPHA / seconds
 
 
-def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
+def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict]:
     rows: list[dict] = []
-    local, t_local = timed(lambda: load_local(name))
-    graph, t_graph = timed(lambda: load_graph(spark, name))
-    log.info("%s: n=%d m=%d (local %.1fs, spark graph %.1fs)", name, local.n, local.m, t_local, t_graph)
+    cores = spark_cores(spark)
+    log.info("%s: n=%d m=%d", name, local.n, local.m)
     rng = np.random.default_rng(42)
     sample_ids = np.sort(rng.choice(local.n, size=min(args.sources, local.n), replace=False))
     sample = local.names[sample_ids]
     exact, t_exact = timed(lambda: exact_ppr(local, sample_ids, ALPHA))
     base = {"graph": name, "n": local.n, "m": local.m}
-    rows.append({**base, "method": "scipy power iteration 1e-10", "sources": len(sample), "omega": None,
+    fully_ppr(graph, PPRParams(top_k=100, seed=1), sources=list(sample[:10])).toPandas()  # warm-up, untimed
+    rows.append({**base, "method": "scipy power iteration 1e-10", "sources": len(sample), "omega": None, "cores": 1,
                  "seconds": t_exact, "all_sources_seconds": t_exact * local.n / len(sample),
                  "all_sources_note": "extrapolated", "precision@10": 1.0, "l1": 0.0})
     if args.peer_sources > 0 and local.m > args.igraph_max_edges:
@@ -115,7 +158,7 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
         peer_ids = sample_ids[: len(ig_vectors)]
         ig_prec = np.mean([metrics.precision_at_k(ig_vectors[i], exact[i], 10) for i in range(len(peer_ids))])
         rows.append({**base, "method": "igraph personalized_pagerank (prpack)", "sources": len(peer_ids),
-                     "omega": None, "seconds": t_ig, "all_sources_seconds": t_ig * local.n / len(peer_ids),
+                     "omega": None, "cores": 1, "seconds": t_ig, "all_sources_seconds": t_ig * local.n / len(peer_ids),
                      "all_sources_note": "extrapolated", "precision@10": float(ig_prec),
                      "l1": float(np.mean(np.abs(ig_vectors - exact[: len(peer_ids)]).sum(axis=1)))})
 
@@ -128,11 +171,11 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
     if name in args.distributed:
         variants.append(("sparkgraph distributed visits", PPRParams(top_k=100, strategy="distributed", seed=1)))
     for label, params in variants:
-        frame, seconds = timed(lambda p=params: fully_ppr(graph, p, sources=list(sample)).toPandas())
+        frame, seconds, runs = measured(lambda p=params: fully_ppr(graph, p, sources=list(sample)).toPandas())
         precision, l1 = accuracy(frame, local, sample, exact)
         positions = len(sample) * params.walks_per_source / ALPHA
         rows.append({**base, "method": label, "sources": len(sample), "omega": params.walks_per_source,
-                     "seconds": seconds, "precision@10": precision, "l1": l1,
+                     "cores": cores, "runs": runs, "seconds": seconds, "precision@10": precision, "l1": l1,
                      "walk_positions_per_s": positions / seconds})
         log.info("%s %s ω=%d: %.1fs p@10=%.3f", name, label, params.walks_per_source, seconds, precision)
 
@@ -144,16 +187,18 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
             fully_ppr(graph, params).write.mode("overwrite").parquet(path)
             return spark.read.parquet(path)
 
-        written, seconds = timed(run_all)
+        written, seconds, runs = measured(run_all)
         total = written.count()
         check = written.filter(written.source.isin([s.item() for s in sample])).toPandas()
         precision, l1 = accuracy(check, local, sample, exact)
         positions = local.n * params.walks_per_source / ALPHA
-        rows.append({**base, "method": "sparkgraph ALL sources top-100 (written)", "sources": local.n,
-                     "omega": params.walks_per_source, "seconds": seconds, "rows": total,
-                     "precision@10": precision, "l1": l1, "walk_positions_per_s": positions / seconds,
-                     "walk_positions_per_s_per_core": positions / seconds / parallelism(spark),
-                     "speedup_vs_scipy_all": t_exact * local.n / len(sample) / seconds})
+        ours = {**base, "method": "sparkgraph ALL sources top-100 (written)", "sources": local.n,
+                "omega": params.walks_per_source, "cores": cores, "runs": runs, "seconds": seconds, "rows": total,
+                "precision@10": precision, "l1": l1, "walk_positions_per_s": positions / seconds,
+                "walk_positions_per_s_per_core": positions / seconds / cores,
+                "speedup_vs_scipy_all": t_exact * local.n / len(sample) / seconds}
+        rows.append(ours)
+        rows.append(matched_power_iteration(local, sample_ids, exact, ours, cores, args.peer_budget))
         if name in args.distributed_all:
             rows.append(all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, seconds))
         one_core = numpy_one_core(local, sample_ids[: max(1, len(sample_ids) // 2)], 1000)
@@ -164,6 +209,27 @@ def bench_graph(spark, name: str, args, out_dir: str) -> list[dict]:
         rows += walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, out_dir, base)
     graph.unpersist()
     return rows
+
+
+def matched_power_iteration(local, sample_ids, exact, ours: dict, cores: int, budget_s: float) -> dict:
+    """All sources by power iteration stopped at the first iteration count at least as accurate as
+    ``ours`` (precision@10 and L1 on the sampled sources), on ``cores`` processes; sets
+    ``speedup_vs_matched_power_iteration`` in ``ours``."""
+    base = {key: ours[key] for key in ("graph", "n", "m")}
+    curve = accuracy_by_iterations(local, sample_ids, exact, ALPHA, ours["precision@10"], ours["l1"])
+    log.info("%s power iteration (t, p@10, L1): %s", base["graph"],
+             [(t, round(p, 4), round(e, 4)) for t, p, e in curve])
+    iterations = matched_iterations(curve, ours["precision@10"], ours["l1"])
+    if iterations is None:
+        return {**base, "method": "scipy power iteration, matched accuracy", "sources": 0,
+                "all_sources_note": f"no iteration count up to {curve[-1][0]} matched"}
+    seconds, ran = all_sources_seconds(local, iterations, ALPHA, cores, budget_s)
+    ours["speedup_vs_matched_power_iteration"] = seconds / ours["seconds"]
+    _, precision, l1 = curve[iterations - 1]
+    return {**base, "method": f"scipy power iteration, matched accuracy ({iterations} iterations, float32, "
+                              f"{cores} processes)", "sources": ran, "cores": cores, "seconds": None,
+            "all_sources_seconds": seconds, "all_sources_note": "measured" if ran == local.n else "extrapolated",
+            "precision@10": precision, "l1": l1}
 
 
 def all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, broadcast_seconds) -> dict:
@@ -187,9 +253,9 @@ def all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, b
     log.info("%s all sources distributed: %.1fs (broadcast %.1fs), p@10=%.3f, equal to broadcast push0: %s",
              base["graph"], seconds, broadcast_seconds, precision, same)
     return {**base, "method": "sparkgraph ALL sources top-100, distributed (forced, written)", "sources": local.n,
-            "omega": params.walks_per_source, "seconds": seconds, "precision@10": precision, "l1": l1,
+            "omega": params.walks_per_source, "cores": spark_cores(spark), "seconds": seconds, "precision@10": precision, "l1": l1,
             "walk_positions_per_s": positions / seconds,
-            "walk_positions_per_s_per_core": positions / seconds / parallelism(spark),
+            "walk_positions_per_s_per_core": positions / seconds / spark_cores(spark),
             "ratio_to_broadcast_all": seconds / broadcast_seconds, "sample_equals_broadcast_push0": same}
 
 
@@ -233,8 +299,8 @@ def walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, o
 
 
 def print_table(rows: list[dict]) -> None:
-    cols = ["graph", "method", "sources", "omega", "seconds", "all_sources_seconds", "precision@10", "l1",
-            "walk_positions_per_s"]
+    cols = ["graph", "method", "sources", "omega", "cores", "runs", "seconds", "all_sources_seconds", "precision@10",
+            "l1", "walk_positions_per_s", "speedup_vs_matched_power_iteration"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
@@ -248,14 +314,18 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
+    parser.add_argument("--generated", default="planted:100000:20,chunglu:100000:20",
+                        help="generated social graphs kind:n:mean_degree (planted partition or Chung-Lu; '' skips)")
     parser.add_argument("--walks", default="100,1000,10000", help="ω values for the default estimator")
     parser.add_argument("--sources", type=int, default=200, help="sampled sources checked against exact")
     parser.add_argument("--peer-sources", type=int, default=50, help="sources timed for igraph (at most; 0 skips igraph)")
     parser.add_argument("--igraph-max-edges", type=int, default=1_000_000,
                         help="graphs with more edges skip igraph (PRPACK re-solves the whole graph per source)")
-    parser.add_argument("--peer-budget", type=float, default=120.0, help="seconds igraph may take per graph")
-    parser.add_argument("--all-sources", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
-    parser.add_argument("--distributed", default="cora,cond-mat-1999,blogcatalog,cnr-2000",
+    parser.add_argument("--peer-budget", type=float, default=120.0,
+                        help="seconds igraph, and matched power iteration for all sources, may take per graph")
+    parser.add_argument("--all-sources", default="cora,cond-mat-1999,blogcatalog,cnr-2000,planted-100k-d20,"
+                                                  "chunglu-100k-d20")
+    parser.add_argument("--distributed", default="cora,cond-mat-1999,blogcatalog,cnr-2000,planted-100k-d20,chunglu-100k-d20",
                         help="graphs whose sampled sources also run the distributed strategy")
     parser.add_argument("--distributed-all", default="cnr-2000",
                         help="graphs (among --all-sources) whose all sources also run the forced distributed strategy")
@@ -272,8 +342,13 @@ def main() -> None:
     spark = get_session(SessionConfig(driver_memory=args.driver_memory, app_name="sparkgraph-bench-ppr"))
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="sparkgraph-bench-") as out_dir:
-        for name in filter(None, args.graphs.split(",")):
-            rows.extend(bench_graph(spark, name, args, out_dir))
+        graphs = [(name, lambda name=name: (name, load_local(name), load_graph(spark, name)))
+                  for name in filter(None, args.graphs.split(","))]
+        graphs += [(spec, lambda spec=spec: generated_graph(spark, spec, out_dir))
+                   for spec in filter(None, args.generated.split(","))]
+        for _, build in graphs:
+            name, local, graph = build()
+            rows.extend(bench_graph(spark, name, local, graph, args, out_dir))
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "spark": spark.version, "rows": rows},
                                                  indent=2, default=float))

@@ -80,6 +80,27 @@ def test_exact_twin_matches_networkx(name):
         assert pi[i].sum() == pytest.approx(1.0, abs=1e-9)
 
 
+def test_the_benchmarks_matched_power_iteration_is_exact_ppr_cut_short():
+    """bench/ppr.py's exact peer (power iteration stopped at matched accuracy) computes what it says:
+    on Cora (486 sinks, `source` policy) it converges to the exact twin, and its accuracy curve stops
+    at the first iteration as good as the target."""
+    from bench._ppr_peer import _iterate, accuracy_by_iterations
+    from sparkgraph.local.ppr import transition_matrix
+
+    local = load_local("cora")
+    sources = np.array([0, 7, local.n - 1])
+    exact = exact_ppr(local, sources)
+    p, sink = transition_matrix(local)
+    assert len(sink) > 0
+    pi = _iterate(p.T.tocsr(), sink, sources, 0.15, 200, np.float64)
+    assert np.abs(pi - exact).sum(axis=1).max() < 1e-10  # (1-α)^200 of the mass is still moving: ~1e-14
+    curve = accuracy_by_iterations(local, sources, exact, 0.15, precision=1.0, l1=0.05)
+    assert [t for t, _, _ in curve] == list(range(1, len(curve) + 1))
+    assert curve[-1][1] == 1.0 and curve[-1][2] <= 0.05
+    assert all(p < 1.0 or e > 0.05 for _, p, e in curve[:-1])
+    assert all(b[2] < a[2] for a, b in zip(curve, curve[1:], strict=False))  # the L1 error falls every iteration
+
+
 def test_dangling_policies_differ_and_stop_keeps_mass_at_sinks():
     local = load_local("cora")
     sinks = np.flatnonzero(local.out_degrees() == 0)
