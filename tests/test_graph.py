@@ -83,6 +83,21 @@ def test_vertices_table_keeps_isolated_vertices(spark):
     assert degrees == {"a": 1, "b": 0, "z": 0}
 
 
+def test_a_graph_from_driver_memory_does_not_carry_its_rows_in_every_plan(spark):
+    """Rows made on the driver (pandas, lists) sit in the plan as a LocalRelation, which Spark compares
+    at every query of the cached graph (2M arcs: 2.4 s per count); the graph cuts that lineage."""
+    pdf = pd.DataFrame({"src": [1, 2, 3, 3], "dst": [2, 3, 1, 4]})
+    vertices = spark.createDataFrame(pd.DataFrame({"id": [1, 2, 3, 4, 5]}))
+    edges = spark.createDataFrame(pdf)
+    assert "LocalRelation" in edges._jdf.queryExecution().analyzed().toString()
+    g = Graph.from_edges(edges, vertices)
+    for frame in (g.edges, g.vertices):
+        assert "LocalRelation" not in frame._jdf.queryExecution().analyzed().toString()
+    assert (g.n, g.m) == (5, 4)
+    pairs = g.to_names(g.edges, "src", "dst").select("src", "dst").toPandas()
+    assert sorted(map(tuple, pairs.to_numpy().tolist())) == [(1, 2), (2, 3), (3, 1), (3, 4)]
+
+
 @pytest.mark.connect
 def test_graphframe_like_objects_are_read_through_vertices_and_edges(spark):
     gf = SimpleNamespace(vertices=spark.createDataFrame([(1,), (2,), (3,)], "id long"),
