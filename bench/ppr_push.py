@@ -71,13 +71,13 @@ def generated(kind: str, n: int, degree: int) -> LocalGraph:
 
 
 def run_setting(local: LocalGraph, walked, sources: np.ndarray, params: PPRParams) -> tuple[float, sp.csr_matrix]:
-    plan = params.push_plan(local.n)
+    plan = params.push_plan(local.n, local.num_arcs)
     rows = []
     started = time.perf_counter()
     for lo in range(0, len(sources), params.push_sources_per_batch):
         batch = sources[lo: lo + params.push_sources_per_batch]
         owner, target, score = walk_scores(batch, walked, params.walks_per_source, ALPHA, "visits", "source",
-                                           params.max_steps, params.seed, plan.rounds, None, plan.budget)
+                                           params.max_steps, params.seed, plan, None)
         rows.append(sp.csr_matrix((score, (owner, target)), shape=(len(batch), local.n)))
     return time.perf_counter() - started, sp.vstack(rows).tocsr()
 
@@ -137,7 +137,7 @@ def graph_rows(name: str, local: LocalGraph, settings: list, sample: int, walks:
         l1 = float(np.abs(dense - exact).sum(axis=1).mean())
         rows.append({"graph": name, "vertices": local.n, "arcs": local.num_arcs, "walks": walks,
                      "push": "auto" if setting is None else setting,
-                     "plan": params.push_plan(local.n).describe(),
+                     "plan": params.push_plan(local.n, local.num_arcs).describe(),
                      "s_per_1000_sources": round(seconds / len(sources) * 1000, 2),
                      "precision@10": round(precision, 4), "l1": round(l1, 4),
                      "l1²·s": round(l1**2 * seconds / len(sources) * 1000, 5)})

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparkgraph.udfs.push import push_flow, transition_csr
+
 FAMILY_FAILURE = 1e-3
 
 
@@ -37,17 +39,30 @@ def bernstein_bound(exact: np.ndarray, walks: int, estimator: str, restart_prob:
     return np.sqrt(2 * variance * log_term / walks) + 2 * residual * log_term / (3 * walks)
 
 
-def bound_for(exact: np.ndarray, params) -> np.ndarray:
-    """The bound for a run with ``params`` (PPRParams), over every entry of ``exact``."""
-    return bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size,
-                           pushed_rounds(params, exact.shape[1]) if params.strategy != "distributed" else 0)
+def bound_for(exact: np.ndarray, params, local, ids: np.ndarray) -> np.ndarray:
+    """The bound for a run with ``params`` (PPRParams) from the sources ``ids`` (dense ids of the
+    LocalGraph ``local``), over every entry of ``exact`` (one row per source).
 
-
-def pushed_rounds(params, n: int) -> int:
-    """Rounds every source is sure to push: the plan's, or 0 when sources stop by cost (the bound with
-    residual mass 1 holds whatever rounds a source pushed)."""
-    plan = params.push_plan(n)
-    return plan.rounds if plan.budget is None else 0
+    Under a plan that truncates (:func:`sparkgraph.udfs.push.auto_push`, dense layout) a source
+    either walks (the Bernstein band, residual mass (1-α)^rounds) or ends by truncation, with no
+    randomness and an L1 error, hence every entry's, of at most its in-flight mass / √ω <=
+    (1-α)^rounds / √ω (rigorously: :func:`sparkgraph.udfs.push.truncation_ratio`). Which sources
+    truncate is read from the push itself.
+    """
+    if params.strategy == "distributed":
+        return bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size)
+    plan = params.push_plan(local.n, local.num_arcs)
+    rounds = plan.rounds if plan.budget is None else 0
+    band = bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size, rounds)
+    if plan.truncate_walks is None:
+        return band
+    a = local.adjacency
+    transition = transition_csr(a.indptr, a.indices, a.data if local.weighted else None)
+    _, residual = push_flow(np.asarray(ids), transition, plan.rounds, params.restart_prob, params.dangling,
+                            extra_rounds=plan.extra_rounds, truncate_walks=plan.truncate_walks)
+    truncated = np.asarray(abs(residual).sum(axis=1)).ravel() == 0
+    band[truncated] = (1 - params.restart_prob) ** plan.rounds / np.sqrt(plan.truncate_walks)
+    return band
 
 
 def dense_rows(frame, names: np.ndarray, sources, n: int, index_of) -> np.ndarray:

@@ -108,7 +108,7 @@ def test_walks_on_weights_spanning_17_orders_of_magnitude_match_exact():
         params = PPRParams(walks_per_source=4000, push_rounds=push_rounds, seed=2)
         estimate = monte_carlo_ppr(local, sources, params).toarray()
         exact = exact_ppr(local, sources)
-        assert np.all(np.abs(estimate - exact) <= bound_for(exact, params))
+        assert np.all(np.abs(estimate - exact) <= bound_for(exact, params, local, sources))
 
 
 def _edges_frame(adjacency: sp.csr_matrix) -> pd.DataFrame:
@@ -230,6 +230,70 @@ def test_each_source_stops_pushing_by_its_own_cost(dangling, monkeypatch):
         assert np.array_equal(run(np.array([s])), together[[i]]), s
 
 
+@pytest.mark.parametrize("dangling", ["source", "stop"])
+def test_the_truncation_ratio_bounds_the_error_of_placing_flow_where_it_stands(dangling):
+    """For any in-flight flow x = moving·P, ‖x - x·Π‖₁ <= truncation_ratio · mass(x), Π the exact PPR
+    vectors (P with the policy's rows for vertices without out-edges): checked on random flows, including
+    one-hot ones, on the weighted digraph with sinks; no tolerance beyond float64 rounding."""
+    adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    rng = np.random.default_rng(5)
+    for source in (7, 20):
+        p = _dense_transition(adjacency, dangling, source)
+        ppr = ALPHA * np.linalg.inv(np.eye(n) - (1 - ALPHA) * p)  # row v: the exact PPR vector of v
+        flows = np.vstack([rng.random((6, n)) * (rng.random((6, n)) < 0.3), np.eye(n)[[source, 0]]])
+        moving = (1 - ALPHA) * flows
+        nxt = moving @ p
+        error = np.abs(nxt - nxt @ ppr).sum(axis=1)
+        bound = push.truncation_ratio(moving, nxt, ALPHA) * nxt.sum(axis=1)
+        assert np.all(error <= bound + 1e-12 * nxt.sum(axis=1)), (error, bound)  # (the inverse's rounding)
+        assert np.all(bound <= 2 * (1 - ALPHA) / ALPHA * nxt.sum(axis=1) * (1 + 1e-12))  # ‖moving - nxt‖ <= 2 mass
+
+
+def test_each_source_truncates_or_walks_by_its_own_bound():
+    """The auto plan's dense push: after ``rounds`` a source whose bound beats its ω walks ends by
+    truncation (its in-flight flow placed where it stands, no walks, L1 error <= mass/√ω); the others push
+    on while their bound's trend says they get there within ``extra_rounds``, then walk. On karate with
+    ω=100 both happen, at different rounds; every row is still the series cut at its own round, and a
+    source gets the same numbers alone or in a batch."""
+    local = load_local("karate")
+    a = local.adjacency
+    transition = transition_csr(a.indptr, a.indices, a.data)  # karate's edges are weighted
+    plan = push.PushPlan(3, extra_rounds=10, truncate_walks=100)
+    sources = np.arange(local.n)
+    kept, residual = push_flow(sources, transition, plan.rounds, ALPHA, "source", extra_rounds=plan.extra_rounds,
+                               truncate_walks=plan.truncate_walks)
+    exact = exact_ppr(local, sources, ALPHA)
+    p = transition.toarray()
+    truncated, ended = residual.sum(axis=1) == 0, []
+    for s in sources:
+        state, series, t = np.eye(local.n)[s], np.zeros(local.n), 0
+        # the round the source left at: the one whose series matches its kept (float32 flow: 1e-6)
+        while not np.allclose(kept[s, :local.n], series + (state * (1 - ALPHA) ** t if truncated[s] else 0),
+                              rtol=0, atol=1e-6):
+            series += ALPHA * (1 - ALPHA) ** t * state
+            state = state @ p
+            t += 1
+            assert t <= plan.rounds + plan.extra_rounds, s
+        ended.append(t)
+        assert t >= plan.rounds
+        if truncated[s]:
+            assert np.abs(kept[s, :local.n] - exact[s]).sum() <= (1 - ALPHA) ** t / np.sqrt(plan.truncate_walks)
+        else:
+            assert np.allclose(residual[s], (1 - ALPHA) ** t * state, rtol=0, atol=1e-6), s
+    assert 2 <= truncated.sum() < local.n and len(set(ended)) >= 3, (truncated.sum(), ended)
+    graph = walk_graph(a.indptr, a.indices, a.data)
+
+    def run(batch):
+        return _rows(walk_scores(batch, graph, plan.truncate_walks, ALPHA, "visits", "source", 100, 11, plan),
+                     len(batch), local.n + 1)
+
+    together = run(sources)
+    assert np.array_equal(together[truncated, :local.n], kept[truncated, :local.n])  # no walks
+    for s in sources[::5]:
+        assert np.array_equal(run(np.array([s])), together[[s]]), s
+
+
 @pytest.mark.parametrize("layout", ["dense", "sparse"])
 @pytest.mark.parametrize("dangling", ["source", "stop"])
 def test_composing_exact_fingerprints_gives_exact_ppr(layout, dangling, monkeypatch):
@@ -330,7 +394,7 @@ def test_spark_and_the_twin_agree_on_weights_spanning_17_orders_of_magnitude(spa
                             sources, local.n, local.ids_of)
     assert np.array_equal(spark_rows, monte_carlo_ppr(local, local.ids_of(sources), params).toarray())
     exact = exact_ppr(local, local.ids_of(sources))
-    assert np.all(np.abs(spark_rows - exact) <= bound_for(exact, params))
+    assert np.all(np.abs(spark_rows - exact) <= bound_for(exact, params, local, local.ids_of(sources)))
 
 
 def _sharded_walks(adjacency: sp.csr_matrix, bounds: list[int], sources: np.ndarray, walks: int, estimator: str,
@@ -405,7 +469,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
     exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, dangling)
-    assert np.all(np.abs(rows - exact) <= bound_for(exact, params)), "and the twin is within its bound of exact"
+    assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
 
 
 def test_the_walk_indexs_discard_walks_are_the_same_in_both_strategies(weighted_sinks):
@@ -429,7 +493,7 @@ def test_sources_of_a_large_graph_push_by_cost_the_same_on_spark_and_in_the_twin
     local = LocalGraph.from_pandas(edges.toPandas(), options=GraphOptions(directed=False))
     assert local.n == graph.n > push.DENSE_MAX_VERTICES
     params = PPRParams(walks_per_source=300, top_k=local.n, seed=4)
-    plan = params.push_plan(local.n)
+    plan = params.push_plan(local.n, local.num_arcs)
     assert plan.budget is not None
     sources = local.names[np.random.default_rng(2).choice(local.n, 12, replace=False)]
     ids = local.ids_of(sources)

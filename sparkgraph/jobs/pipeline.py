@@ -155,7 +155,7 @@ def ppr_section(graph, scores, config: Config) -> str:
     """The report's PPR section: a few top lists, and precision/L1 against exact PPR on sampled sources."""
     p = config.ppr
     lines = [f"\n## Personalized PageRank (top {p.top_k}, {p.walks_per_source} walks per source, "
-             f"α={p.restart_prob}, {p.estimator} estimator, {p.push_plan(graph.n).describe()})\n"]
+             f"α={p.restart_prob}, {p.estimator} estimator, {p.push_plan(graph.n, graph.num_arcs).describe()})\n"]
     if config.check.sources <= 0:
         return "\n".join(lines)
     try:

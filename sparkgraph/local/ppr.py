@@ -87,11 +87,11 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
         (2, 34)
     """
     a = graph.adjacency
-    plan = params.push_plan(graph.n)
+    plan = params.push_plan(graph.n, graph.num_arcs)
     walked = walk_graph(a.indptr, a.indices, a.data if graph.weighted else None, push=plan.rounds > 0)
     owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), walked, params.walks_per_source,
                                        params.restart_prob, params.estimator, params.dangling, params.max_steps,
-                                       params.seed, plan.rounds, push_budget=plan.budget)
+                                       params.seed, plan)
     return sp.csr_matrix((score, (owner, target)), shape=(len(sources), graph.n))
 
 

@@ -46,7 +46,7 @@ def adjacency_bytes(graph: Graph, push: bool = False) -> int:
 def choose_strategy(graph: Graph, params: PPRParams) -> str:
     if params.strategy != "auto":
         return params.strategy
-    push = params.push_plan(graph.n).rounds > 0
+    push = params.push_plan(graph.n, graph.num_arcs).rounds > 0
     return "broadcast" if adjacency_bytes(graph, push) <= params.broadcast_max_bytes else "distributed"
 
 
@@ -141,7 +141,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
     adjacency = ship_matrix(graph.edges, "adjacency", graph.n, graph.n, graph.num_arcs, row="src", col="dst",
                             value="weight" if graph.weighted else None)
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
-    plan = params.push_plan(graph.n)
+    plan = params.push_plan(graph.n, graph.num_arcs)
     rounds = plan.rounds
     if rounds:
         per_chunk = min(per_chunk, params.push_sources_per_batch)
@@ -155,8 +155,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
         for lo in range(0, len(ids_batch), per_chunk):
             chunk = ids_batch[lo: lo + per_chunk]
             owner, target, score = walk_scores(chunk, walked, p.walks_per_source, p.restart_prob, p.estimator,
-                                               dangling, p.max_steps, p.seed, rounds, p.top_k if top_k else None,
-                                               plan.budget)
+                                               dangling, p.max_steps, p.seed, plan, p.top_k if top_k else None)
             target = np.where(target == walked.n, -1, target)  # the jump share under "discard"
             yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 

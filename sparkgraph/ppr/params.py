@@ -41,10 +41,13 @@ class PPRParams:
         push_rounds: Rounds of exact flow from each source before the walks (push-then-walk, as
             in FORA): the walks then carry only the residual mass (1-α)^push_rounds, which cuts
             the error at equal ω; 0 turns it off. None (auto) chooses by cost
-            (:func:`sparkgraph.udfs.push.auto_push`): 8 rounds on graphs of up to 65,536 vertices,
-            whose dense flow costs the same every round; above, each source pushes while its rounds
-            cost no more than its walks (at most 8), so a source in a dense neighbourhood (a social
-            graph) stops after a few rounds and one in a local neighbourhood (a web graph) goes on.
+            (:func:`sparkgraph.udfs.push.auto_push`). On graphs of up to 65,536 vertices (dense flow):
+            8 rounds, then each source whose flow has mixed so far that placing it where it stands
+            provably errs less than its ω walks would ends there, without walks; a source heading
+            that way may push on for as many rounds as its walks cost. Above: each source pushes
+            while its rounds cost no more than its walks (at most 8), so a source in a dense
+            neighbourhood (a social graph) stops after a few rounds and one in a local
+            neighbourhood (a web graph) goes on.
             Broadcast strategy; the distributed strategy walks plainly.
     """
 
@@ -64,8 +67,9 @@ class PPRParams:
     def __post_init__(self) -> None:
         validate(self)
 
-    def push_plan(self, n: int) -> PushPlan:
-        """The push on a graph of ``n`` vertices: ``push_rounds`` for every source, or the auto choice by cost."""
+    def push_plan(self, n: int, arcs: int) -> PushPlan:
+        """The push on a graph of ``n`` vertices and ``arcs`` arcs: ``push_rounds`` for every source, or
+        the auto choice by cost."""
         if self.push_rounds is not None:
             return PushPlan(self.push_rounds)
-        return auto_push(n, self.walks_per_source, self.restart_prob)
+        return auto_push(n, arcs, self.walks_per_source, self.restart_prob)

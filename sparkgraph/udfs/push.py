@@ -36,7 +36,13 @@ DENSE_MAX_VERTICES = 65_536  # on larger graphs a few rounds of flow cover a sma
 # the lower price errs on a shorter push)
 STEP_COST_SPARSE_ARCS = 2.0
 SPARSE_PUSH_ROUNDS = 8  # at most, in the sparse layout; sources stop earlier by cost
-DENSE_PUSH_ROUNDS = 8  # the dense layout: every round costs the same (measured: bench/ppr_push.py)
+DENSE_PUSH_ROUNDS = 8  # the dense layout: every source pushes these, then truncates or walks
+# A dense round of one source costs an arc-term per arc and a few passes over its row of n
+# vertices; a walk step costs about as much as this many of either (one core; bench/ppr_push.py,
+# step_in_dense_arcs / step_in_dense_vertices)
+STEP_COST_DENSE_ARCS = 500.0
+STEP_COST_DENSE_VERTICES = 15.0
+MAX_PUSH_ROUNDS = 50  # rounds in all, whatever the cost model allows ((1-α)^50 < 3e-4 at α=0.15)
 
 
 @dataclass(frozen=True)
@@ -44,39 +50,58 @@ class PushPlan:
     """How far a batch pushes before its walks (:func:`auto_push`).
 
     Attributes:
-        rounds: Rounds of exact flow at most (0: plain walks).
+        rounds: Rounds of exact flow every source pushes (at most, with ``budget``; 0: plain walks).
         budget: Arcs one source's push may touch in all (sparse layout); None: every source pushes ``rounds``.
+        extra_rounds: Rounds a source may push beyond ``rounds`` while it heads for truncation.
+        truncate_walks: ω, the walks a truncated source's bound must beat (:func:`push_flow`); None: no truncation.
     """
 
     rounds: int
     budget: float | None = None
+    extra_rounds: int = 0
+    truncate_walks: int | None = None
 
     def describe(self) -> str:
-        if self.budget is None:
-            return f"{self.rounds} push rounds"
-        return f"at most {self.rounds} push rounds, within {self.budget:,.0f} arcs per source"
+        if self.budget is not None:
+            return f"at most {self.rounds} push rounds, within {self.budget:,.0f} arcs per source"
+        if self.truncate_walks is not None:
+            return (f"{self.rounds} push rounds (up to {self.extra_rounds} more), then truncation where its bound "
+                    f"beats {self.truncate_walks} walks")
+        return f"{self.rounds} push rounds"
 
 
-def auto_push(n: int, walks: int, restart_prob: float) -> PushPlan:
+def auto_push(n: int, arcs: int, walks: int, restart_prob: float) -> PushPlan:
     """Push rounds chosen by cost: the push of a source may cost as much as its walks do.
 
     A source's ω walks take ω/α steps; pushing spends at most that much too, so push-then-walk
     costs at most about twice plain walks and puts the time into exact flow, whose error is
-    zero (each round takes a share α of the moving mass out of the walks' estimate). In the
-    sparse layout a round costs the arcs it touches (the out-degrees of the vertices a source's
+    zero (each round takes a share α of the moving mass out of the walks' estimate).
+
+    Sparse layout: a round costs the arcs it touches (the out-degrees of the vertices a source's
     flow stands on), which grows every round, fast in a social graph, slowly in a web graph
     with strong locality: each source pushes rounds while their arcs in all stay within
-    ``ω/α · STEP_COST_SPARSE_ARCS``, at most ``SPARSE_PUSH_ROUNDS``. In the dense layout (graphs
-    of up to ``DENSE_MAX_VERTICES``) every round costs the same for every source: a fixed
-    ``DENSE_PUSH_ROUNDS``.
+    ``ω/α · STEP_COST_SPARSE_ARCS``, at most ``SPARSE_PUSH_ROUNDS``.
+
+    Dense layout (graphs of up to ``DENSE_MAX_VERTICES``): every round costs every source the
+    same, ``arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES`` walk steps. Each source
+    pushes ``DENSE_PUSH_ROUNDS``, then ends by truncation as soon as the bound of
+    :func:`truncation_ratio` says that placing its flow where it stands errs less than its ω walks
+    would (their L1 error is at least about mass/√ω: 1.08/√ω on Cora, the least of our graphs),
+    which saves the walks. A source whose bound falls towards that line (a fast-mixing graph)
+    may push on for as many rounds as its walks cost; one whose bound stalls (slow mixing) walks.
 
     Example:
-        >>> auto_push(100_000, 1000, 0.15)
-        PushPlan(rounds=8, budget=13333.333333333334)
+        >>> auto_push(100_000, 2_000_000, 1000, 0.15)
+        PushPlan(rounds=8, budget=13333.333333333334, extra_rounds=0, truncate_walks=None)
+        >>> auto_push(10_312, 667_966, 1000, 0.15).extra_rounds
+        3
     """
+    steps = walks / restart_prob
     if dense_layout(n):
-        return PushPlan(DENSE_PUSH_ROUNDS)
-    return PushPlan(SPARSE_PUSH_ROUNDS, walks / restart_prob * STEP_COST_SPARSE_ARCS)
+        per_round = arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES
+        extra = int(min(steps / max(per_round, 1e-9), MAX_PUSH_ROUNDS - DENSE_PUSH_ROUNDS))
+        return PushPlan(DENSE_PUSH_ROUNDS, extra_rounds=extra, truncate_walks=walks)
+    return PushPlan(SPARSE_PUSH_ROUNDS, steps * STEP_COST_SPARSE_ARCS)
 
 
 def dense_layout(n: int) -> bool:
@@ -107,7 +132,8 @@ def in_batches(sources: np.ndarray, n: int, run: Callable[[np.ndarray], tuple[np
 
 
 def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
-              dangling: str, prune: float = 0.0, budget: float | None = None
+              dangling: str, prune: float = 0.0, budget: float | None = None, extra_rounds: int = 0,
+              truncate_walks: int | None = None
               ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray | sp.csr_matrix]:
     """Exact flow from the sources for ``rounds`` rounds: ``(kept, residual)``.
 
@@ -123,33 +149,19 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     ``budget`` (sparse layout only): a row stops pushing before the round that would bring the arcs
     its rounds touched (the out-degrees of the vertices its flow stood on) over ``budget``; its flow
     stays in ``residual``. Rows stop one by one, each by its own flow alone (:func:`auto_push`).
+
+    ``truncate_walks`` (dense layout, ``source`` or ``stop`` policy): from round ``rounds`` on, a row
+    whose flow has settled so far that placing it where it stands errs less than ``truncate_walks``
+    walks would (:func:`truncation_ratio`) ends there: its flow joins ``kept`` and its residual is
+    zero (no walks). A row that has not may push up to ``extra_rounds`` more rounds while the trend
+    of its bound says it gets there within them; the others keep their residual for the walks.
     """
     n = transition.shape[0]
+    if dense_layout(n):
+        return _dense_push(sources, transition, rounds, restart_prob, dangling, prune, extra_rounds,
+                           truncate_walks)
     rows = np.arange(len(sources))
     sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
-    if dense_layout(n):
-        # float32 flow (2.5x faster products; its rounding, ~1e-7 relative, is far below the walks'
-        # error); kept sums in float64
-        flow = np.zeros((len(sources), n), dtype=np.float32)
-        flow[rows, sources] = 1.0
-        kept = np.zeros((len(sources), n + 1))
-        transposed = transition.T.tocsr().astype(np.float32)
-        step = np.float32(1 - restart_prob)
-        parked = np.zeros_like(flow)
-        for r in range(rounds):
-            kept[:, :n] += restart_prob * flow
-            moving = step * flow
-            if r == 0:  # the flow is still one-hot: its step is the sources' rows of P
-                nxt = step * transition[sources].toarray().astype(np.float32)
-            else:  # P^T @ moving^T keeps the batch contiguous for scipy's multi-vector product
-                nxt = (transposed @ moving.T).T
-            _settle_sinks(nxt, kept, moving[:, sinks], sinks, rows, sources, dangling, n)
-            if prune > 0:
-                small = nxt < prune
-                parked[small] += nxt[small]
-                nxt[small] = 0
-            flow = nxt
-        return kept, flow + parked
     flow = sp.csr_matrix((np.ones(len(sources)), (rows, sources)), shape=(len(sources), n))
     kept = sp.csr_matrix((len(sources), n + 1))
     parked = sp.csr_matrix((len(sources), n))
@@ -185,6 +197,80 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
             parked = parked + small
         flow.eliminate_zeros()
     return kept.tocsr(), (flow + parked).tocsr()
+
+
+def truncation_ratio(moving: np.ndarray, nxt: np.ndarray, restart_prob: float) -> np.ndarray:
+    """Per row, the L1 error of placing the in-flight flow ``nxt`` where it stands, over its mass (a bound).
+
+    With ``nxt = moving·P`` (one round: ``moving`` is (1-α) times the flow f), the rest of the flow
+    settles into ``nxt·Π`` (Π: the PPR vectors as rows) and
+    ``‖nxt - nxt·Π‖₁ = ‖Σ_t α(1-α)^t (nxt - nxt·Pᵗ)‖₁ <= ((1-α)/α)·‖nxt - nxt·P‖₁ <= ((1-α)/α)·‖moving - nxt‖₁``
+    (``‖x - x·Pᵗ‖ <= t‖x - x·P‖``, and a stochastic P does not grow an L1 norm). Rows are
+    summed each from its own entries, in the same order in any batch.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1 - restart_prob) / restart_prob * np.abs(moving - nxt).sum(axis=1) / nxt.sum(axis=1)
+
+
+def rounds_to_truncate(ratio: np.ndarray, before: np.ndarray, walks: int) -> np.ndarray:
+    """Rounds until :func:`truncation_ratio` falls to ``1/√walks``, extrapolated from its last two values
+    (it falls geometrically once the flow mixes); infinite where it does not fall or ``before`` is NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = ratio / before
+        needed = np.log(ratio * np.sqrt(walks)) / -np.log(shrink)
+    return np.where((shrink < 1) & np.isfinite(needed), needed, np.inf)
+
+
+def _dense_push(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float, dangling: str,
+                prune: float, extra_rounds: int, truncate_walks: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`push_flow` under the dense layout, rows leaving the batch as they end (truncated or stopped)."""
+    n = transition.shape[0]
+    sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
+    kept = np.zeros((len(sources), n + 1))
+    residual = np.zeros((len(sources), n), dtype=np.float32)
+    # float32 flow (2.5x faster products; its rounding, ~1e-7 relative, is far below the walks'
+    # error); kept sums in float64. The arrays below hold the rows still pushing (``active``).
+    active = np.arange(len(sources))
+    flow = np.zeros((len(sources), n), dtype=np.float32)
+    flow[active, sources] = 1.0
+    held, parked = np.zeros_like(kept), np.zeros_like(flow)
+    before = np.full(len(sources), np.nan)  # no trend before two ratios
+    transposed = transition.T.tocsr().astype(np.float32)
+    step = np.float32(1 - restart_prob)
+    truncating = truncate_walks is not None and dangling in ("source", "stop")
+    for r in range(rounds + (extra_rounds if truncating else 0)):
+        rows = np.arange(len(active))
+        held[:, :n] += restart_prob * flow
+        moving = step * flow
+        if r == 0:  # the flow is still one-hot: its step is the sources' rows of P
+            nxt = step * transition[sources[active]].toarray().astype(np.float32)
+        else:  # P^T @ moving^T keeps the batch contiguous for scipy's multi-vector product
+            nxt = (transposed @ moving.T).T
+        _settle_sinks(nxt, held, moving[:, sinks], sinks, rows, sources[active], dangling, n)
+        ending = np.zeros(len(active), dtype=bool)
+        if truncating and r + 2 >= rounds:
+            ratio = truncation_ratio(moving, nxt, restart_prob)
+            if r + 1 >= rounds:
+                done = ratio <= 1 / np.sqrt(truncate_walks)
+                held[done, :n] += nxt[done]
+                nxt[done] = 0
+                left = rounds + extra_rounds - (r + 1)
+                ending = done | (rounds_to_truncate(ratio, before, truncate_walks) > left)
+            before = ratio
+        if prune > 0:
+            small = nxt < prune
+            parked[small] += nxt[small]
+            nxt[small] = 0
+        flow = nxt
+        if ending.any():
+            out = active[ending]
+            kept[out], residual[out] = held[ending], flow[ending] + parked[ending]
+            stay = ~ending
+            active, flow, held, parked, before = active[stay], flow[stay], held[stay], parked[stay], before[stay]
+            if not len(active):
+                break
+    kept[active], residual[active] = held, flow + parked
+    return kept, residual
 
 
 def _stop_costly_rows(flow: sp.csr_matrix, out_degree: np.ndarray, spent: np.ndarray, budget: float

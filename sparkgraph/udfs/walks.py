@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from sparkgraph.udfs.push import dense_layout, in_batches, push_flow, transition_csr
+from sparkgraph.udfs.push import PushPlan, dense_layout, in_batches, push_flow, transition_csr
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 
 WALKER_STREAMS, START_STREAMS = 1, 2  # stream salts: walkers' coins; the push walkers' start offsets
@@ -171,7 +171,7 @@ def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, offsets: np.
 
 
 def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
-                estimator: str, dangling: str, max_steps: int, seed: int, push_rounds: int = 0,
+                estimator: str, dangling: str, max_steps: int, seed: int, push_rounds: int | PushPlan = 0,
                 top_k: int | None = None, push_budget: float | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
@@ -190,6 +190,8 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         seed: Random seed (``0 <= seed < 2**63``); each source draws from its own stream of it.
         push_rounds: Rounds of exact flow before the walks (push-then-walk); the ω walks then
             start from the residual flow and carry only its mass, (1-α)^rounds of the total.
+            Or a whole :class:`~sparkgraph.udfs.push.PushPlan` (:func:`~sparkgraph.udfs.push.auto_push`):
+            its sources whose flow ends by truncation walk none.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
         push_budget: Arcs one source's push may touch over all its rounds (sparse layout; see
@@ -208,14 +210,14 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         >>> sorted(target.tolist())
         [0, 1]
     """
+    plan = push_rounds if isinstance(push_rounds, PushPlan) else PushPlan(push_rounds, push_budget)
     return in_batches(sources, graph.n, lambda batch: _walk_batch(
-        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, push_rounds, top_k,
-        push_budget))
+        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, plan, top_k))
 
 
 def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float, estimator: str,
-                dangling: str, max_steps: int, seed: int, push_rounds: int, top_k: int | None,
-                push_budget: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                dangling: str, max_steps: int, seed: int, plan: PushPlan, top_k: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`walk_scores` for a batch within the dense layout's size."""
     n = graph.n
     stride = n + 1  # room for the pseudo-target n of discarded walks
@@ -223,9 +225,10 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
     visited: list[np.ndarray] = []  # keys source_index * stride + target, one per visit (worth α·scale)
     ended: list[np.ndarray] = []  # one per walk's end or absorption (worth scale)
     kept = None
-    if push_rounds > 0:
-        kept, residual = push_flow(sources, graph.transition, push_rounds, restart_prob, dangling,
-                                   budget=push_budget)
+    if plan.rounds > 0:
+        kept, residual = push_flow(sources, graph.transition, plan.rounds, restart_prob, dangling,
+                                   budget=plan.budget, extra_rounds=plan.extra_rounds,
+                                   truncate_walks=plan.truncate_walks)
         offsets = unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
         owner, pos, scale = start_walkers(residual, omega, offsets)
     else:
