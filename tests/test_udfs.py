@@ -135,3 +135,14 @@ def test_walkers_start_by_systematic_sampling(layout):
     assert np.all(counts >= np.floor(expected) - 1) and np.all(counts <= np.ceil(expected) + 1)
     assert np.all(counts[residual == 0] == 0) and counts[5].sum() == 0
     assert np.allclose(scale, mass / walks)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_row_sums_are_running_sums_whatever_the_batch(order):
+    """push.row_sums adds each row's terms one after another, so a row's sum is the same alone or in any batch."""
+    rng = np.random.default_rng(3)
+    rows = np.asarray(rng.random((64, 10_000)).astype(np.float32) ** 4, order=order)
+    running = np.array([np.cumsum(row, dtype=np.float32)[-1] for row in rows], dtype=np.float64)
+    assert np.array_equal(push.row_sums(rows), running)
+    for lo, size in ((0, 1), (5, 2), (9, 7), (20, 44)):
+        assert np.array_equal(push.row_sums(np.asarray(rows[lo: lo + size], order=order)), running[lo: lo + size])

@@ -206,10 +206,24 @@ def truncation_ratio(moving: np.ndarray, nxt: np.ndarray, restart_prob: float) -
     settles into ``nxt·Π`` (Π: the PPR vectors as rows) and
     ``‖nxt - nxt·Π‖₁ = ‖Σ_t α(1-α)^t (nxt - nxt·Pᵗ)‖₁ <= ((1-α)/α)·‖nxt - nxt·P‖₁ <= ((1-α)/α)·‖moving - nxt‖₁``
     (``‖x - x·Pᵗ‖ <= t‖x - x·P‖``, and a stochastic P does not grow an L1 norm). Rows are
-    summed each from its own entries, in the same order in any batch.
+    summed each from its own entries, in the same order in any batch (:func:`row_sums`).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (1 - restart_prob) / restart_prob * np.abs(moving - nxt).sum(axis=1) / nxt.sum(axis=1)
+        return (1 - restart_prob) / restart_prob * row_sums(np.abs(moving - nxt)) / row_sums(nxt)
+
+
+def row_sums(rows: np.ndarray) -> np.ndarray:
+    """Each row's running sum (float32 terms added one after another, as ``np.cumsum``), in float64.
+
+    Not numpy's ``sum`` of a row, which groups the terms pairwise by the array's shape and memory
+    order, so a row could get another rounding in another batch. A column-major array of two rows
+    or more is summed column after column, which is each row's running sum, at the speed of a
+    vector add (a test pins this down); one row is summed by ``np.cumsum``.
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.shape[0] == 1:
+        return np.cumsum(rows[0], dtype=np.float32)[-1:].astype(np.float64)
+    return np.asfortranarray(rows).sum(axis=1).astype(np.float64)
 
 
 def rounds_to_truncate(ratio: np.ndarray, before: np.ndarray, walks: int) -> np.ndarray:
@@ -229,47 +243,50 @@ def _dense_push(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, res
     kept = np.zeros((len(sources), n + 1))
     residual = np.zeros((len(sources), n), dtype=np.float32)
     # float32 flow (2.5x faster products; its rounding, ~1e-7 relative, is far below the walks'
-    # error); kept sums in float64. The arrays below hold the rows still pushing (``active``).
+    # error); kept sums in float64. flow, parked and before hold the rows still pushing, ``active``.
     active = np.arange(len(sources))
     flow = np.zeros((len(sources), n), dtype=np.float32)
     flow[active, sources] = 1.0
-    held, parked = np.zeros_like(kept), np.zeros_like(flow)
+    parked = np.zeros_like(flow) if prune > 0 else None
     before = np.full(len(sources), np.nan)  # no trend before two ratios
     transposed = transition.T.tocsr().astype(np.float32)
     step = np.float32(1 - restart_prob)
     truncating = truncate_walks is not None and dangling in ("source", "stop")
     for r in range(rounds + (extra_rounds if truncating else 0)):
-        rows = np.arange(len(active))
+        whole = len(active) == len(sources)  # (a slice, not a gather, while no row has left)
+        held = kept if whole else kept[active]
         held[:, :n] += restart_prob * flow
         moving = step * flow
         if r == 0:  # the flow is still one-hot: its step is the sources' rows of P
             nxt = step * transition[sources[active]].toarray().astype(np.float32)
         else:  # P^T @ moving^T keeps the batch contiguous for scipy's multi-vector product
             nxt = (transposed @ moving.T).T
-        _settle_sinks(nxt, held, moving[:, sinks], sinks, rows, sources[active], dangling, n)
-        ending = np.zeros(len(active), dtype=bool)
+        _settle_sinks(nxt, held, moving[:, sinks], sinks, np.arange(len(active)), sources[active], dangling, n)
+        ending = walking = np.zeros(len(active), dtype=bool)
         if truncating and r + 2 >= rounds:
             ratio = truncation_ratio(moving, nxt, restart_prob)
             if r + 1 >= rounds:
-                done = ratio <= 1 / np.sqrt(truncate_walks)
-                held[done, :n] += nxt[done]
-                nxt[done] = 0
+                done = ratio <= 1 / np.sqrt(truncate_walks)  # placed where it stands: residual stays zero
+                np.add(held[:, :n], nxt, out=held[:, :n], where=done[:, None])
                 left = rounds + extra_rounds - (r + 1)
-                ending = done | (rounds_to_truncate(ratio, before, truncate_walks) > left)
+                walking = ~done & (rounds_to_truncate(ratio, before, truncate_walks) > left)
+                ending = done | walking
             before = ratio
-        if prune > 0:
+        if not whole:
+            kept[active] = held
+        if parked is not None:
             small = nxt < prune
             parked[small] += nxt[small]
             nxt[small] = 0
         flow = nxt
         if ending.any():
-            out = active[ending]
-            kept[out], residual[out] = held[ending], flow[ending] + parked[ending]
             stay = ~ending
-            active, flow, held, parked, before = active[stay], flow[stay], held[stay], parked[stay], before[stay]
+            residual[active[walking]] = flow[walking] if parked is None else flow[walking] + parked[walking]
+            active, flow, before = active[stay], flow[stay], before[stay]
+            parked = None if parked is None else parked[stay]
             if not len(active):
                 break
-    kept[active], residual[active] = held, flow + parked
+    residual[active] = flow if parked is None else flow + parked
     return kept, residual
 
 
@@ -294,17 +311,14 @@ def _stop_costly_rows(flow: sp.csr_matrix, out_degree: np.ndarray, spent: np.nda
 
 def _settle_sinks(nxt: np.ndarray, kept: np.ndarray, stuck: np.ndarray, sinks: np.ndarray, rows: np.ndarray,
                   sources: np.ndarray, dangling: str, n: int) -> None:
-    """Dense push: place the flow that stood on vertices without out-edges, by the dangling policy.
-
-    A row's stuck mass is summed in order (a running sum): numpy's pairwise ``sum`` groups the
-    terms by the array's shape, so it could give a source's row another rounding in another batch.
-    """
+    """Dense push: place the flow that stood on vertices without out-edges, by the dangling policy
+    (a row's stuck mass summed by :func:`row_sums`)."""
     if not len(sinks):
         return
     if dangling == "stop":
         nxt[:, sinks] += stuck
         return
-    mass = np.cumsum(stuck, axis=1, dtype=np.float64)[:, -1]
+    mass = row_sums(stuck)
     if dangling == "source":
         nxt[rows, sources] += mass.astype(np.float32)
     else:
