@@ -128,7 +128,7 @@ class Graph:
             The cached :class:`Graph`.
 
         Raises:
-            MissingColumnError, NullIdError, InvalidWeightError, EmptyGraphError,
+            ParameterError, MissingColumnError, NullIdError, InvalidWeightError, EmptyGraphError,
             UnknownVertexError: with the problem and the fix in the message.
 
         Example:
@@ -138,6 +138,10 @@ class Graph:
             options = GraphOptions(**kwargs)
         elif kwargs:
             raise ParameterError("give either options= or keyword options, not both")
+        for name, frame in (("edges", edges), ("vertices", vertices)):
+            if frame is not None and not isinstance(frame, DataFrame):
+                raise ParameterError(f"{name} must be a Spark DataFrame, not {type(frame).__module__}."
+                                     f"{type(frame).__qualname__}: convert it with spark.createDataFrame({name})")
         started = time.perf_counter()
         edges = _detached(edges)
         raw, id_type = _select_edges(edges, options)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import assert_no_output
 
@@ -310,6 +311,10 @@ API_CASES = [
     ("negative weight", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, 2, -1.0)], "src long, dst long, weight double"),
                                                         weight="weight"), InvalidWeightError, "negative"),
     ("no edges", lambda s, g, t: Graph.from_edges(s.createDataFrame([], "src long, dst long")), EmptyGraphError, "empty"),
+    ("pandas edges", lambda s, g, t: Graph.from_edges(pd.DataFrame({"src": [1], "dst": [2]})), ParameterError,
+     "edges must be a Spark DataFrame, not pandas.core.frame.DataFrame: convert it with spark.createDataFrame(edges)"),
+    ("list of vertices", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, 2)], "src long, dst long"), [1, 2]),
+     ParameterError, "vertices must be a Spark DataFrame, not builtins.list"),
     ("fastrp dimension", lambda s, g, t: FastRPParams(dimension=0), ParameterError, "dimension=0 must be at least 1"),
     ("fastrp empty weights", lambda s, g, t: FastRPParams(iteration_weights=[]), ParameterError,
      "iteration_weights=[] needs at least one non-zero weight"),
