@@ -11,7 +11,8 @@ whether a fixed setting is faster, more precise and closer in L1 than it at once
 is more accuracy for the time.
 
 Also measures the constants ``auto_push`` converts arcs to walk steps with: nanoseconds per walk
-step, per arc touched by the sparse push and per arc and source of the dense push.
+step, per arc touched by the sparse push and per arc and source of the dense push, and on graphs
+of the dense layout a whole round per source in walk steps, next to what ``auto_push`` assumes.
 
     python bench/ppr_push.py                                  # everything (about 17 minutes; cnr-2000's exact
                                                               # vectors alone take 5: --exact-cache keeps them)
@@ -105,8 +106,16 @@ def constants(local: LocalGraph, walked, sources: np.ndarray) -> dict:
     for _ in range(3):
         _ = transposed @ moving.T
     dense_ns = (time.perf_counter() - started) / 3 / (local.num_arcs * width) * 1e9
-    return {"step_ns": round(step_ns, 1), "sparse_arc_ns": round(sparse_ns, 1), "dense_arc_ns": round(dense_ns, 2),
+    cost = {"step_ns": round(step_ns, 1), "sparse_arc_ns": round(sparse_ns, 1), "dense_arc_ns": round(dense_ns, 2),
             "step_in_sparse_arcs": round(step_ns / sparse_ns, 2), "step_in_dense_arcs": round(step_ns / dense_ns, 1)}
+    if push.dense_layout(local.n):  # a whole dense round per source, in walk steps: measured and as auto_push models it
+        started = time.perf_counter()
+        push.push_flow(batch, walked.transition, 4, ALPHA, "source")
+        round_ns = (time.perf_counter() - started) / 4 / len(batch) * 1e9
+        cost["dense_round_steps"] = round(round_ns / step_ns)
+        cost["dense_round_steps_model"] = round(local.num_arcs / push.STEP_COST_DENSE_ARCS
+                                                + local.n / push.STEP_COST_DENSE_VERTICES)
+    return cost
 
 
 def graph_rows(name: str, local: LocalGraph, settings: list, sample: int, walks: int, cache: str) -> list[dict]:
