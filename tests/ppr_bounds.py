@@ -43,25 +43,25 @@ def bound_for(exact: np.ndarray, params, local, ids: np.ndarray) -> np.ndarray:
     """The bound for a run with ``params`` (PPRParams) from the sources ``ids`` (dense ids of the
     LocalGraph ``local``), over every entry of ``exact`` (one row per source).
 
-    Under a plan that truncates (:func:`sparkgraph.udfs.push.auto_push`, dense layout) a source
-    either walks (the Bernstein band, residual mass (1-α)^rounds) or ends by truncation, with no
-    randomness and an L1 error, hence every entry's, of at most its in-flight mass / √ω <=
-    (1-α)^rounds / √ω (rigorously: :func:`sparkgraph.udfs.push.truncation_ratio`). Which sources
-    truncate is read from the push itself.
+    Under a plan that finishes in place (:func:`sparkgraph.udfs.push.auto_push`, dense layout) a
+    source either walks (the Bernstein band, residual mass (1-α)^rounds) or finishes in place, with
+    no randomness and an L1 error, hence every entry's, of at most its in-flight mass / √ω <=
+    (1-α)^rounds / √ω (rigorously: :func:`sparkgraph.udfs.push.in_place_ratio`). Which sources
+    finish in place is read from the push itself.
     """
     if params.strategy == "distributed":
         return bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size)
     plan = params.push_plan(local.n, local.num_arcs)
     rounds = plan.rounds if plan.budget is None else 0
     band = bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size, rounds)
-    if plan.truncate_walks is None:
+    if plan.walks_to_beat is None:
         return band
     a = local.adjacency
     transition = transition_csr(a.indptr, a.indices, a.data if local.weighted else None)
     _, residual = push_flow(np.asarray(ids), transition, plan.rounds, params.restart_prob, params.dangling,
-                            extra_rounds=plan.extra_rounds, truncate_walks=plan.truncate_walks)
-    truncated = np.asarray(abs(residual).sum(axis=1)).ravel() == 0
-    band[truncated] = (1 - params.restart_prob) ** plan.rounds / np.sqrt(plan.truncate_walks)
+                            extra_rounds=plan.extra_rounds, walks_to_beat=plan.walks_to_beat)
+    in_place = np.asarray(abs(residual).sum(axis=1)).ravel() == 0
+    band[in_place] = (1 - params.restart_prob) ** plan.rounds / np.sqrt(plan.walks_to_beat)
     return band
 
 

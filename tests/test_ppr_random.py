@@ -222,7 +222,7 @@ def test_each_source_stops_pushing_by_its_own_cost(dangling, monkeypatch):
     graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data)
 
     def run(batch):
-        return _rows(walk_scores(batch, graph, 300, ALPHA, "visits", dangling, 100, 11, rounds, push_budget=budget),
+        return _rows(walk_scores(batch, graph, 300, ALPHA, "visits", dangling, 100, 11, push.PushPlan(rounds, budget)),
                      len(batch), n + 1)
 
     together = run(sources)
@@ -231,8 +231,8 @@ def test_each_source_stops_pushing_by_its_own_cost(dangling, monkeypatch):
 
 
 @pytest.mark.parametrize("dangling", ["source", "stop"])
-def test_the_truncation_ratio_bounds_the_error_of_placing_flow_where_it_stands(dangling):
-    """For any in-flight flow x = moving·P, ‖x - x·Π‖₁ <= truncation_ratio · mass(x), Π the exact PPR
+def test_the_in_place_ratio_bounds_the_error_of_placing_flow_where_it_stands(dangling):
+    """For any in-flight flow x = moving·P, ‖x - x·Π‖₁ <= in_place_ratio · mass(x), Π the exact PPR
     vectors (P with the policy's rows for vertices without out-edges): checked on random flows, including
     one-hot ones, on the weighted digraph with sinks; no tolerance beyond float64 rounding."""
     adjacency = _weighted_digraph()
@@ -245,51 +245,84 @@ def test_the_truncation_ratio_bounds_the_error_of_placing_flow_where_it_stands(d
         moving = (1 - ALPHA) * flows
         nxt = moving @ p
         error = np.abs(nxt - nxt @ ppr).sum(axis=1)
-        bound = push.truncation_ratio(moving, nxt, ALPHA) * nxt.sum(axis=1)
+        bound = push.in_place_ratio(moving, nxt, ALPHA) * nxt.sum(axis=1)
         assert np.all(error <= bound + 1e-12 * nxt.sum(axis=1)), (error, bound)  # (the inverse's rounding)
-        assert np.all(bound <= 2 * (1 - ALPHA) / ALPHA * nxt.sum(axis=1) * (1 + 1e-12))  # ‖moving - nxt‖ <= 2 mass
+        if dangling == "stop":  # flow standing on a sink stays there: placing it is exact, and so is the bound
+            assert bound[-1] == 0 and error[-1] < 1e-15
 
 
-def test_each_source_truncates_or_walks_by_its_own_bound():
-    """The auto plan's dense push: after ``rounds`` a source whose bound beats its ω walks ends by
-    truncation (its in-flight flow placed where it stands, no walks, L1 error <= mass/√ω); the others push
-    on while their bound's trend says they get there within ``extra_rounds``, then walk. On karate with
-    ω=100 both happen, at different rounds; every row is still the series cut at its own round, and a
-    source gets the same numbers alone or in a batch."""
-    local = load_local("karate")
-    a = local.adjacency
-    transition = transition_csr(a.indptr, a.indices, a.data)  # karate's edges are weighted
-    plan = push.PushPlan(3, extra_rounds=10, truncate_walks=100)
-    sources = np.arange(local.n)
-    kept, residual = push_flow(sources, transition, plan.rounds, ALPHA, "source", extra_rounds=plan.extra_rounds,
-                               truncate_walks=plan.truncate_walks)
-    exact = exact_ppr(local, sources, ALPHA)
-    p = transition.toarray()
-    truncated, ended = residual.sum(axis=1) == 0, []
+def test_rounds_to_finish_in_place_extrapolates_the_ratio_geometrically():
+    """0.4 then 0.2 halves each round: 0.2·2^-k reaches 1/√100 = 0.1 at k = 1; 0.8 -> 0.4 needs 2; a ratio
+    that does not fall, or has no previous value, never gets there."""
+    ratio, previous = np.array([0.2, 0.4, 0.5, 0.2, 0.05]), np.array([0.4, 0.8, 0.4, np.nan, 0.1])
+    assert np.allclose(push.rounds_to_finish_in_place(ratio, previous, 100)[:2], [1.0, 2.0], rtol=1e-12)
+    assert np.isinf(push.rounds_to_finish_in_place(ratio, previous, 100)[2:4]).all()
+    assert push.rounds_to_finish_in_place(ratio, previous, 100)[4] <= 0  # already under the line
+
+
+def _finishing_reference(p: np.ndarray, source: int, plan) -> tuple[int, bool, np.ndarray, np.ndarray]:
+    """The auto plan's rule for one source in float64: (rounds pushed, in place?, kept, residual)."""
+    n = p.shape[0]
+    flow, kept, previous = np.eye(n)[source], np.zeros(n), np.nan
+    for r in range(plan.rounds + plan.extra_rounds):
+        kept = kept + ALPHA * flow
+        moving = (1 - ALPHA) * flow
+        nxt = moving @ p
+        if r + 2 >= plan.rounds:
+            ratio = (1 - ALPHA) / ALPHA * np.abs(moving - nxt).sum() / nxt.sum()
+            if r + 1 >= plan.rounds:
+                if ratio <= 1 / np.sqrt(plan.walks_to_beat):
+                    return r + 1, True, kept + nxt, np.zeros(n)
+                left = plan.rounds + plan.extra_rounds - (r + 1)
+                if push.rounds_to_finish_in_place(np.array([ratio]), np.array([previous]), plan.walks_to_beat)[0] > left:
+                    return r + 1, False, kept, nxt
+            previous = ratio
+        flow = nxt
+    return plan.rounds + plan.extra_rounds, False, kept, flow
+
+
+@pytest.mark.parametrize("graph_name,dangling,endings", [("karate", "source", 3), ("digraph", "source", 2),
+                                                          ("digraph", "stop", 2)])
+def test_each_source_finishes_in_place_or_walks_by_its_own_bound(graph_name, dangling, endings):
+    """The auto plan's dense push: after ``rounds`` a source whose bound beats ω walks finishes in place
+    (its in-flight flow placed where it stands, no walks, L1 error <= mass/√ω); the others push on while
+    their ratio's trend says they get there within ``extra_rounds``, then walk. Every source follows the
+    rule computed in float64 from its own flow (float32 push: 1e-6), both endings happen, at ``endings``
+    different rounds or more (karate mixes, so sources push on; the digraph's weights spanning 17 orders
+    make nearly fixed paths, whose ratio does not fall), and a source gets the same numbers alone or in a batch."""
+    if graph_name == "karate":
+        local = load_local("karate")
+        adjacency = local.adjacency  # weighted
+    else:
+        adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    transition = transition_csr(adjacency.indptr, adjacency.indices, adjacency.data)
+    plan = push.PushPlan(3, extra_rounds=10, walks_to_beat=100)
+    sources = np.arange(n)
+    kept, residual = push_flow(sources, transition, plan.rounds, ALPHA, dangling, extra_rounds=plan.extra_rounds,
+                               walks_to_beat=plan.walks_to_beat)
+    in_place, ended = residual.sum(axis=1) == 0, []
     for s in sources:
-        state, series, t = np.eye(local.n)[s], np.zeros(local.n), 0
-        # the round the source left at: the one whose series matches its kept (float32 flow: 1e-6)
-        while not np.allclose(kept[s, :local.n], series + (state * (1 - ALPHA) ** t if truncated[s] else 0),
-                              rtol=0, atol=1e-6):
-            series += ALPHA * (1 - ALPHA) ** t * state
-            state = state @ p
-            t += 1
-            assert t <= plan.rounds + plan.extra_rounds, s
-        ended.append(t)
-        assert t >= plan.rounds
-        if truncated[s]:
-            assert np.abs(kept[s, :local.n] - exact[s]).sum() <= (1 - ALPHA) ** t / np.sqrt(plan.truncate_walks)
-        else:
-            assert np.allclose(residual[s], (1 - ALPHA) ** t * state, rtol=0, atol=1e-6), s
-    assert 2 <= truncated.sum() < local.n and len(set(ended)) >= 3, (truncated.sum(), ended)
-    graph = walk_graph(a.indptr, a.indices, a.data)
+        p = _dense_transition(adjacency, dangling, s)
+        rounds, placed, expected_kept, expected_residual = _finishing_reference(p, s, plan)
+        ended.append(rounds)
+        assert placed == in_place[s], s
+        assert np.allclose(kept[s, :n], expected_kept, rtol=0, atol=1e-6), s
+        assert np.allclose(residual[s], expected_residual, rtol=0, atol=1e-6), s
+        if placed:
+            exact = ALPHA * np.linalg.inv(np.eye(n) - (1 - ALPHA) * p)[s]
+            mass = (1 - ALPHA) ** rounds
+            assert np.abs(kept[s, :n] - exact).sum() <= mass / np.sqrt(plan.walks_to_beat)
+    assert np.allclose(kept[:, :n].sum(axis=1) + residual.sum(axis=1), 1.0)
+    assert 2 <= in_place.sum() < n and len(set(ended)) >= endings, (in_place.sum(), ended)
+    graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data)
 
     def run(batch):
-        return _rows(walk_scores(batch, graph, plan.truncate_walks, ALPHA, "visits", "source", 100, 11, plan),
-                     len(batch), local.n + 1)
+        return _rows(walk_scores(batch, graph, plan.walks_to_beat, ALPHA, "visits", dangling, 100, 11, plan),
+                     len(batch), n + 1)
 
     together = run(sources)
-    assert np.array_equal(together[truncated, :local.n], kept[truncated, :local.n])  # no walks
+    assert np.array_equal(together[in_place, :n], kept[in_place, :n])  # no walks
     for s in sources[::5]:
         assert np.array_equal(run(np.array([s])), together[[s]]), s
 

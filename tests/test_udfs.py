@@ -74,6 +74,9 @@ def test_push_flow_conserves_mass(dangling, layout, monkeypatch):
     assert np.allclose(rows[5:][np.diff(adj.indptr)[5:] > 0], 1.0) and np.all(rows[:5] == 0)
     sources = np.array([0, 7, 12])
     kept, residual = push_flow(sources, transition, 4, 0.15, dangling)
+    if layout == "dense":  # finishing in place moves flow from residual to kept, none lost
+        placed = push_flow(sources, transition, 2, 0.15, dangling, extra_rounds=6, walks_to_beat=4)
+        assert np.allclose(placed[0].sum(axis=1) + placed[1].sum(axis=1), 1.0)
     assert sp.issparse(kept) == (layout == "sparse")
     kept, residual = _as_dense(kept), _as_dense(residual)
     assert np.allclose(kept.sum(axis=1) + residual.sum(axis=1), 1.0)
@@ -93,7 +96,7 @@ def test_dense_and_sparse_layouts_give_the_same_estimates(dangling, monkeypatch)
     for layout, limit in (("dense", push.DENSE_FLOW_ENTRIES), ("sparse", 0)):
         monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", limit)
         for k in (None, 5):
-            owner, target, score = walk_scores(*args, push_rounds=3, top_k=k)
+            owner, target, score = walk_scores(*args, push=3, top_k=k)
             results[layout, k] = sp.csr_matrix((score, (owner, target)), shape=(4, 31)).toarray()
     for k in (None, 5):
         assert np.allclose(results["dense", k], results["sparse", k], atol=1e-6)
@@ -114,7 +117,7 @@ def test_a_batch_without_walkers(layout, monkeypatch):
         monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
     adj, _ = _small_graph()
     owner, target, score = walk_scores(np.array([0]), walk_graph(adj.indptr, adj.indices, adj.data), 100, 0.15,
-                                       "visits", "discard", 100, 0, push_rounds=2, top_k=5)
+                                       "visits", "discard", 100, 0, push=2, top_k=5)
     assert sorted(zip(target.tolist(), score.tolist(), strict=True)) == [(0, pytest.approx(0.15)), (30, pytest.approx(0.85))]
 
 
@@ -139,10 +142,22 @@ def test_walkers_start_by_systematic_sampling(layout):
 
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_row_sums_are_running_sums_whatever_the_batch(order):
-    """push.row_sums adds each row's terms one after another, so a row's sum is the same alone or in any batch."""
+    """push.row_sums adds each row's terms one after another in float64, so a row's sum is the same alone
+    or in any batch (numpy's own sum of a lone row groups the terms pairwise: another rounding)."""
     rng = np.random.default_rng(3)
     rows = np.asarray(rng.random((64, 10_000)).astype(np.float32) ** 4, order=order)
-    running = np.array([np.cumsum(row, dtype=np.float32)[-1] for row in rows], dtype=np.float64)
+    running = np.array([np.cumsum(row, dtype=np.float64)[-1] for row in rows])
     assert np.array_equal(push.row_sums(rows), running)
     for lo, size in ((0, 1), (5, 2), (9, 7), (20, 44)):
         assert np.array_equal(push.row_sums(np.asarray(rows[lo: lo + size], order=order)), running[lo: lo + size])
+
+
+def test_finishing_in_place_refuses_what_it_cannot_bound():
+    """Pruned flow has no in-place bound, a budget belongs to the sparse layout, and a trend needs two rounds."""
+    _, transition = _small_graph()
+    with pytest.raises(ValueError, match="prune"):
+        push_flow(np.array([7]), transition, 4, 0.15, "source", prune=1e-4, walks_to_beat=100)
+    with pytest.raises(ValueError, match="not both"):
+        push.PushPlan(8, budget=100.0, walks_to_beat=100)
+    with pytest.raises(ValueError, match="rounds >= 2"):
+        push.PushPlan(1, extra_rounds=3, walks_to_beat=100)

@@ -141,7 +141,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
     adjacency = ship_matrix(graph.edges, "adjacency", graph.n, graph.n, graph.num_arcs, row="src", col="dst",
                             value="weight" if graph.weighted else None)
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
-    plan = params.push_plan(graph.n, graph.num_arcs)
+    plan = params.push_plan(graph.n, graph.num_arcs, dangling)
     rounds = plan.rounds
     if rounds:
         per_chunk = min(per_chunk, params.push_sources_per_batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparkgraph.params import at_least, at_most, between, one_of, param, validate
-from sparkgraph.udfs.push import PushPlan, auto_push
+from sparkgraph.udfs.push import MAX_PUSH_ROUNDS, PushPlan, auto_push
 from sparkgraph.udfs.streams import MAX_SEED
 
 ESTIMATORS = ("visits", "endpoints")
@@ -43,8 +43,8 @@ class PPRParams:
             the error at equal ω; 0 turns it off. None (auto) chooses by cost
             (:func:`sparkgraph.udfs.push.auto_push`). On graphs of up to 65,536 vertices (dense flow):
             8 rounds, then each source whose flow has mixed so far that placing it where it stands
-            provably errs less than its ω walks would ends there, without walks; a source heading
-            that way may push on for as many rounds as its walks cost. Above: each source pushes
+            errs (by a proven bound) less than ω walks do on any graph we measured finishes there,
+            without walks; a source heading that way may push on for as many rounds as its walks cost. Above: each source pushes
             while its rounds cost no more than its walks (at most 8), so a source in a dense
             neighbourhood (a social graph) stops after a few rounds and one in a local
             neighbourhood (a web graph) goes on.
@@ -62,14 +62,14 @@ class PPRParams:
     push_sources_per_batch: int = param(256, at_least(1))
     max_steps: int = param(100, at_least(1))
     seed: int = param(0, at_least(0), at_most(MAX_SEED))
-    push_rounds: int | None = param(None, between(0, 50, hint="0 turns the push off, null picks by graph size"))
+    push_rounds: int | None = param(None, between(0, MAX_PUSH_ROUNDS, hint="0 turns the push off, null picks by cost"))
 
     def __post_init__(self) -> None:
         validate(self)
 
-    def push_plan(self, n: int, arcs: int) -> PushPlan:
-        """The push on a graph of ``n`` vertices and ``arcs`` arcs: ``push_rounds`` for every source, or
-        the auto choice by cost."""
+    def push_plan(self, n: int, arcs: int, dangling: str | None = None) -> PushPlan:
+        """The push on a graph of ``n`` vertices and ``arcs`` arcs (walks under ``dangling``, by default
+        ``self.dangling``): ``push_rounds`` for every source, or the auto choice by cost."""
         if self.push_rounds is not None:
             return PushPlan(self.push_rounds)
-        return auto_push(n, arcs, self.walks_per_source, self.restart_prob)
+        return auto_push(n, arcs, self.walks_per_source, self.restart_prob, dangling or self.dangling)

@@ -2,7 +2,8 @@
 
 π_s = Σ_t α(1-α)^t e_s P^t: ``rounds`` rounds of it settle the first terms exactly (``kept``), and
 what is still moving (``residual``) is finished by walks (:mod:`sparkgraph.udfs.walks`) or by
-fingerprints (:mod:`sparkgraph.udfs.compose`).
+fingerprints (:mod:`sparkgraph.udfs.compose`), or, where a bound says that beats the walks,
+**in place**: placed where it stands, at a known L1 cost (:func:`in_place_ratio`).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ DENSE_MAX_VERTICES = 65_536  # on larger graphs a few rounds of flow cover a sma
 # the lower price errs on a shorter push)
 STEP_COST_SPARSE_ARCS = 2.0
 SPARSE_PUSH_ROUNDS = 8  # at most, in the sparse layout; sources stop earlier by cost
-DENSE_PUSH_ROUNDS = 8  # the dense layout: every source pushes these, then truncates or walks
+DENSE_PUSH_ROUNDS = 8  # the dense layout: every source pushes these, then finishes in place or walks
 # A dense round of one source costs an arc-term per arc and a few passes over its row of n
-# vertices; a walk step costs about as much as this many of either (one core; bench/ppr_push.py,
-# step_in_dense_arcs / step_in_dense_vertices)
+# vertices; a walk step costs about as much as this many of either (one core; bench/ppr_push.py
+# reports a round in walk steps, measured and by this model)
 STEP_COST_DENSE_ARCS = 500.0
 STEP_COST_DENSE_VERTICES = 15.0
 MAX_PUSH_ROUNDS = 50  # rounds in all, whatever the cost model allows ((1-α)^50 < 3e-4 at α=0.15)
@@ -52,56 +53,69 @@ class PushPlan:
     Attributes:
         rounds: Rounds of exact flow every source pushes (at most, with ``budget``; 0: plain walks).
         budget: Arcs one source's push may touch in all (sparse layout); None: every source pushes ``rounds``.
-        extra_rounds: Rounds a source may push beyond ``rounds`` while it heads for truncation.
-        truncate_walks: ω, the walks a truncated source's bound must beat (:func:`push_flow`); None: no truncation.
+        extra_rounds: Rounds a source may push beyond ``rounds`` while it heads for finishing in
+            place (needs ``rounds >= 2``: the trend takes two ratios).
+        walks_to_beat: ω: a source finishes in place once that errs less than ω walks would
+            (:func:`push_flow`, dense layout); None: every source walks its residual.
     """
 
     rounds: int
     budget: float | None = None
     extra_rounds: int = 0
-    truncate_walks: int | None = None
+    walks_to_beat: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.walks_to_beat is not None and self.budget is not None:
+            raise ValueError("a push plan finishes in place (dense layout) or has a budget (sparse), not both")
+        if self.extra_rounds and (self.walks_to_beat is None or self.rounds < 2):
+            raise ValueError("extra_rounds need walks_to_beat and rounds >= 2")
 
     def describe(self) -> str:
         if self.budget is not None:
             return f"at most {self.rounds} push rounds, within {self.budget:,.0f} arcs per source"
-        if self.truncate_walks is not None:
-            return (f"{self.rounds} push rounds (up to {self.extra_rounds} more), then truncation where its bound "
-                    f"beats {self.truncate_walks} walks")
+        if self.walks_to_beat is not None:
+            return (f"{self.rounds} push rounds (up to {self.extra_rounds} more), then in place where its bound "
+                    f"beats {self.walks_to_beat} walks")
         return f"{self.rounds} push rounds"
 
 
-def auto_push(n: int, arcs: int, walks: int, restart_prob: float) -> PushPlan:
-    """Push rounds chosen by cost: the push of a source may cost as much as its walks do.
+def auto_push(n: int, arcs: int, walks: int, restart_prob: float, dangling: str = "source") -> PushPlan:
+    """Push rounds chosen by cost.
 
-    A source's ω walks take ω/α steps; pushing spends at most that much too, so push-then-walk
-    costs at most about twice plain walks and puts the time into exact flow, whose error is
-    zero (each round takes a share α of the moving mass out of the walks' estimate).
+    A source's ω walks take ω/α steps.
 
     Sparse layout: a round costs the arcs it touches (the out-degrees of the vertices a source's
     flow stands on), which grows every round, fast in a social graph, slowly in a web graph
     with strong locality: each source pushes rounds while their arcs in all stay within
-    ``ω/α · STEP_COST_SPARSE_ARCS``, at most ``SPARSE_PUSH_ROUNDS``.
+    ``ω/α · STEP_COST_SPARSE_ARCS`` (the push costs at most about what the walks cost), at most
+    ``SPARSE_PUSH_ROUNDS``.
 
     Dense layout (graphs of up to ``DENSE_MAX_VERTICES``): every round costs every source the
     same, ``arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES`` walk steps. Each source
-    pushes ``DENSE_PUSH_ROUNDS``, then ends by truncation as soon as the bound of
-    :func:`truncation_ratio` says that placing its flow where it stands errs less than its ω walks
-    would (their L1 error is at least about mass/√ω: 1.08/√ω on Cora, the least of our graphs),
-    which saves the walks. A source whose bound falls towards that line (a fast-mixing graph)
-    may push on for as many rounds as its walks cost; one whose bound stalls (slow mixing) walks.
+    pushes ``DENSE_PUSH_ROUNDS``, then **finishes in place** as soon as :func:`in_place_ratio`
+    bounds the error of placing its flow where it stands under mass/√ω, the least L1 error ω walks
+    reached on any graph we measured (Cora: 1.08·mass/√ω), which saves the walks. A source
+    whose bound falls towards that line (a fast-mixing graph) may push on for as many rounds as
+    its walks cost; one whose bound stalls (slow mixing) walks. So a source costs at most its 8
+    rounds plus twice its walks. Under ``discard`` (the walk index) nothing finishes in place.
 
     Example:
         >>> auto_push(100_000, 2_000_000, 1000, 0.15)
-        PushPlan(rounds=8, budget=13333.333333333334, extra_rounds=0, truncate_walks=None)
+        PushPlan(rounds=8, budget=13333.333333333334, extra_rounds=0, walks_to_beat=None)
         >>> auto_push(10_312, 667_966, 1000, 0.15).extra_rounds
         3
     """
     steps = walks / restart_prob
-    if dense_layout(n):
-        per_round = arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES
-        extra = int(min(steps / max(per_round, 1e-9), MAX_PUSH_ROUNDS - DENSE_PUSH_ROUNDS))
-        return PushPlan(DENSE_PUSH_ROUNDS, extra_rounds=extra, truncate_walks=walks)
-    return PushPlan(SPARSE_PUSH_ROUNDS, steps * STEP_COST_SPARSE_ARCS)
+    if not dense_layout(n):
+        return PushPlan(SPARSE_PUSH_ROUNDS, steps * STEP_COST_SPARSE_ARCS)
+    if dangling not in FINISHING_POLICIES:
+        return PushPlan(DENSE_PUSH_ROUNDS)
+    per_round = arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES
+    extra = int(min(steps / max(per_round, 1e-9), MAX_PUSH_ROUNDS - DENSE_PUSH_ROUNDS))
+    return PushPlan(DENSE_PUSH_ROUNDS, extra_rounds=extra, walks_to_beat=walks)
+
+
+FINISHING_POLICIES = ("source", "stop")  # policies whose P is stochastic, as the in-place bound needs
 
 
 def dense_layout(n: int) -> bool:
@@ -133,9 +147,10 @@ def in_batches(sources: np.ndarray, n: int, run: Callable[[np.ndarray], tuple[np
 
 def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
               dangling: str, prune: float = 0.0, budget: float | None = None, extra_rounds: int = 0,
-              truncate_walks: int | None = None
+              walks_to_beat: int | None = None
               ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray | sp.csr_matrix]:
-    """Exact flow from the sources for ``rounds`` rounds: ``(kept, residual)``.
+    """Exact flow from the sources for ``rounds`` rounds (each row its own number with ``budget`` or
+    ``walks_to_beat``): ``(kept, residual)``.
 
     ``kept`` (sources x n+1) is what those rounds settle exactly (α of the flow each round;
     column n holds the jump share under ``discard``); ``residual`` (sources x n) is the flow
@@ -150,16 +165,19 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     its rounds touched (the out-degrees of the vertices its flow stood on) over ``budget``; its flow
     stays in ``residual``. Rows stop one by one, each by its own flow alone (:func:`auto_push`).
 
-    ``truncate_walks`` (dense layout, ``source`` or ``stop`` policy): from round ``rounds`` on, a row
-    whose flow has settled so far that placing it where it stands errs less than ``truncate_walks``
-    walks would (:func:`truncation_ratio`) ends there: its flow joins ``kept`` and its residual is
-    zero (no walks). A row that has not may push up to ``extra_rounds`` more rounds while the trend
-    of its bound says it gets there within them; the others keep their residual for the walks.
+    ``walks_to_beat`` (dense layout, ``source`` or ``stop`` policy, not with ``prune``): from round
+    ``rounds`` on, a row whose flow placed where it stands errs less than ``walks_to_beat`` walks would
+    (:func:`in_place_ratio` <= 1/√walks_to_beat) **finishes in place**: its in-flight flow joins
+    ``kept`` and its residual is zero (no walks), so ``kept`` is π_s within that bound. A row that
+    has not may push up to ``extra_rounds`` more rounds while the trend of its ratio says it gets
+    there within them (:func:`rounds_to_finish_in_place`); the others keep their residual for the walks.
     """
+    if walks_to_beat is not None and prune > 0:
+        raise ValueError("push_flow: walks_to_beat and prune do not go together (pruned flow has no bound)")
     n = transition.shape[0]
     if dense_layout(n):
         return _dense_push(sources, transition, rounds, restart_prob, dangling, prune, extra_rounds,
-                           truncate_walks)
+                           walks_to_beat)
     rows = np.arange(len(sources))
     sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
     flow = sp.csr_matrix((np.ones(len(sources)), (rows, sources)), shape=(len(sources), n))
@@ -199,93 +217,106 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     return kept.tocsr(), (flow + parked).tocsr()
 
 
-def truncation_ratio(moving: np.ndarray, nxt: np.ndarray, restart_prob: float) -> np.ndarray:
-    """Per row, the L1 error of placing the in-flight flow ``nxt`` where it stands, over its mass (a bound).
+def in_place_ratio(moving: np.ndarray, nxt: np.ndarray, restart_prob: float) -> np.ndarray:
+    """Per row, a bound on the L1 error of placing the in-flight flow ``nxt`` where it stands, over its mass.
 
     With ``nxt = moving·P`` (one round: ``moving`` is (1-α) times the flow f), the rest of the flow
     settles into ``nxt·Π`` (Π: the PPR vectors as rows) and
     ``‖nxt - nxt·Π‖₁ = ‖Σ_t α(1-α)^t (nxt - nxt·Pᵗ)‖₁ <= ((1-α)/α)·‖nxt - nxt·P‖₁ <= ((1-α)/α)·‖moving - nxt‖₁``
     (``‖x - x·Pᵗ‖ <= t‖x - x·P‖``, and a stochastic P does not grow an L1 norm). Rows are
     summed each from its own entries, in the same order in any batch (:func:`row_sums`).
+
+    Example:
+        >>> moving = np.array([[0.85, 0.0]])                        # all flow on vertex 0 of a 2-cycle
+        >>> in_place_ratio(moving, moving[:, ::-1], 0.15)          # it all moves: the bound is 2·(1-α)/α
+        array([11.33333333])
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         return (1 - restart_prob) / restart_prob * row_sums(np.abs(moving - nxt)) / row_sums(nxt)
 
 
 def row_sums(rows: np.ndarray) -> np.ndarray:
-    """Each row's running sum (float32 terms added one after another, as ``np.cumsum``), in float64.
+    """Each row's running sum in float64 (the terms added one after another, as ``np.cumsum``).
 
     Not numpy's ``sum`` of a row, which groups the terms pairwise by the array's shape and memory
     order, so a row could get another rounding in another batch. A column-major array of two rows
-    or more is summed column after column, which is each row's running sum, at the speed of a
-    vector add (a test pins this down); one row is summed by ``np.cumsum``.
+    or more is reduced column after column, which is each row's running sum at the speed of a
+    vector add (undocumented numpy behaviour: ``tests/test_udfs.py`` pins it down); one row goes
+    through ``np.cumsum``.
     """
-    rows = np.asarray(rows, dtype=np.float32)
     if rows.shape[0] == 1:
-        return np.cumsum(rows[0], dtype=np.float32)[-1:].astype(np.float64)
-    return np.asfortranarray(rows).sum(axis=1).astype(np.float64)
+        return np.cumsum(rows[0], dtype=np.float64)[-1:]
+    return np.add.reduce(np.asfortranarray(rows), axis=1, dtype=np.float64)
 
 
-def rounds_to_truncate(ratio: np.ndarray, before: np.ndarray, walks: int) -> np.ndarray:
-    """Rounds until :func:`truncation_ratio` falls to ``1/√walks``, extrapolated from its last two values
-    (it falls geometrically once the flow mixes); infinite where it does not fall or ``before`` is NaN."""
+def rounds_to_finish_in_place(ratio: np.ndarray, previous_ratio: np.ndarray, walks: int) -> np.ndarray:
+    """Rounds until :func:`in_place_ratio` falls to ``1/√walks``, extrapolated from its last two values
+    (it falls geometrically once the flow mixes); infinite where it does not fall or
+    ``previous_ratio`` is NaN.
+
+    Example:
+        >>> rounds_to_finish_in_place(np.array([0.2, 0.5, 0.2]), np.array([0.4, 0.4, np.nan]), 100)
+        array([ 1., inf, inf])
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        shrink = ratio / before
+        shrink = ratio / previous_ratio
         needed = np.log(ratio * np.sqrt(walks)) / -np.log(shrink)
     return np.where((shrink < 1) & np.isfinite(needed), needed, np.inf)
 
 
 def _dense_push(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float, dangling: str,
-                prune: float, extra_rounds: int, truncate_walks: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`push_flow` under the dense layout, rows leaving the batch as they end (truncated or stopped)."""
+                prune: float, extra_rounds: int, walks_to_beat: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`push_flow` under the dense layout, rows leaving the batch as they end (in place, or to walk)."""
     n = transition.shape[0]
     sinks = np.flatnonzero(np.diff(transition.indptr) == 0)
     kept = np.zeros((len(sources), n + 1))
     residual = np.zeros((len(sources), n), dtype=np.float32)
     # float32 flow (2.5x faster products; its rounding, ~1e-7 relative, is far below the walks'
-    # error); kept sums in float64. flow, parked and before hold the rows still pushing, ``active``.
+    # error); kept sums in float64. The arrays below hold the rows still pushing (``active``); kept
+    # itself until a row leaves, then a compact copy, each row written back once, when it leaves.
     active = np.arange(len(sources))
+    active_kept = kept
     flow = np.zeros((len(sources), n), dtype=np.float32)
     flow[active, sources] = 1.0
     parked = np.zeros_like(flow) if prune > 0 else None
-    before = np.full(len(sources), np.nan)  # no trend before two ratios
+    previous_ratio = np.full(len(sources), np.nan)  # no trend before two ratios
     transposed = transition.T.tocsr().astype(np.float32)
     step = np.float32(1 - restart_prob)
-    truncating = truncate_walks is not None and dangling in ("source", "stop")
-    for r in range(rounds + (extra_rounds if truncating else 0)):
-        whole = len(active) == len(sources)  # (a slice, not a gather, while no row has left)
-        held = kept if whole else kept[active]
-        held[:, :n] += restart_prob * flow
+    finishing = walks_to_beat is not None and dangling in FINISHING_POLICIES
+    for r in range(rounds + (extra_rounds if finishing else 0)):
+        active_kept[:, :n] += restart_prob * flow
         moving = step * flow
         if r == 0:  # the flow is still one-hot: its step is the sources' rows of P
             nxt = step * transition[sources[active]].toarray().astype(np.float32)
         else:  # P^T @ moving^T keeps the batch contiguous for scipy's multi-vector product
             nxt = (transposed @ moving.T).T
-        _settle_sinks(nxt, held, moving[:, sinks], sinks, np.arange(len(active)), sources[active], dangling, n)
-        ending = walking = np.zeros(len(active), dtype=bool)
-        if truncating and r + 2 >= rounds:
-            ratio = truncation_ratio(moving, nxt, restart_prob)
+        _settle_sinks(nxt, active_kept, moving[:, sinks], sinks, np.arange(len(active)), sources[active], dangling, n)
+        in_place = walking = np.zeros(len(active), dtype=bool)
+        if finishing and r + 2 >= rounds:
+            ratio = in_place_ratio(moving, nxt, restart_prob)
             if r + 1 >= rounds:
-                done = ratio <= 1 / np.sqrt(truncate_walks)  # placed where it stands: residual stays zero
-                np.add(held[:, :n], nxt, out=held[:, :n], where=done[:, None])
+                in_place = ratio <= 1 / np.sqrt(walks_to_beat)  # its residual stays zero: no walks
+                np.add(active_kept[:, :n], nxt, out=active_kept[:, :n], where=in_place[:, None])
                 left = rounds + extra_rounds - (r + 1)
-                walking = ~done & (rounds_to_truncate(ratio, before, truncate_walks) > left)
-                ending = done | walking
-            before = ratio
-        if not whole:
-            kept[active] = held
+                walking = ~in_place & (rounds_to_finish_in_place(ratio, previous_ratio, walks_to_beat) > left)
+            previous_ratio = ratio
         if parked is not None:
             small = nxt < prune
             parked[small] += nxt[small]
             nxt[small] = 0
         flow = nxt
+        ending = in_place | walking
         if ending.any():
-            stay = ~ending
+            if active_kept is not kept:
+                kept[active[ending]] = active_kept[ending]
             residual[active[walking]] = flow[walking] if parked is None else flow[walking] + parked[walking]
-            active, flow, before = active[stay], flow[stay], before[stay]
+            stay = ~ending
+            active, flow, previous_ratio, active_kept = active[stay], flow[stay], previous_ratio[stay], active_kept[stay]
             parked = None if parked is None else parked[stay]
             if not len(active):
                 break
+    if active_kept is not kept:
+        kept[active] = active_kept
     residual[active] = flow if parked is None else flow + parked
     return kept, residual
 

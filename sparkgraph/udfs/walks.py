@@ -171,14 +171,13 @@ def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, offsets: np.
 
 
 def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
-                estimator: str, dangling: str, max_steps: int, seed: int, push_rounds: int | PushPlan = 0,
-                top_k: int | None = None, push_budget: float | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                estimator: str, dangling: str, max_steps: int, seed: int, push: int | PushPlan = 0,
+                top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
 
     Args:
         sources: Dense ids of the sources.
-        graph: The :class:`WalkGraph` (with its ``transition`` when ``push_rounds > 0``).
+        graph: The :class:`WalkGraph` (with its ``transition`` when pushing).
         walks_per_source: ω.
         restart_prob: α.
         estimator: ``visits`` (α per visit) or ``endpoints`` (1 where the walk stops).
@@ -188,19 +187,17 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
             share of walks that reached a jump, used by the walk index to compose vectors).
         max_steps: Walks alive after this many steps end where they are.
         seed: Random seed (``0 <= seed < 2**63``); each source draws from its own stream of it.
-        push_rounds: Rounds of exact flow before the walks (push-then-walk); the ω walks then
-            start from the residual flow and carry only its mass, (1-α)^rounds of the total.
-            Or a whole :class:`~sparkgraph.udfs.push.PushPlan` (:func:`~sparkgraph.udfs.push.auto_push`):
-            its sources whose flow ends by truncation walk none.
+        push: Rounds of exact flow before the walks (push-then-walk), or a whole
+            :class:`~sparkgraph.udfs.push.PushPlan` (:func:`~sparkgraph.udfs.push.auto_push`: a
+            budget per source, or rounds, extra rounds and finishing in place). The ω walks of a
+            source start from its residual flow and carry only its mass ((1-α)^rounds after
+            ``rounds`` rounds); a source that finishes in place walks none.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
-        push_budget: Arcs one source's push may touch over all its rounds (sparse layout; see
-            :func:`~sparkgraph.udfs.push.push_flow`): a source stops before the round that would
-            exceed it. None: every source pushes ``push_rounds``.
 
     Returns:
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
-        π(source, target); scores of one source sum to 1 (up to ``max_steps`` truncation
+        π(source, target); scores of one source sum to 1 (up to walks cut at ``max_steps``
         under ``visits``, and before ``top_k``). Target ``n`` appears only under ``discard``.
         A source's rows are the same whatever other sources the batch holds.
 
@@ -210,7 +207,7 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         >>> sorted(target.tolist())
         [0, 1]
     """
-    plan = push_rounds if isinstance(push_rounds, PushPlan) else PushPlan(push_rounds, push_budget)
+    plan = push if isinstance(push, PushPlan) else PushPlan(push)
     return in_batches(sources, graph.n, lambda batch: _walk_batch(
         batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, plan, top_k))
 
@@ -228,7 +225,7 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
     if plan.rounds > 0:
         kept, residual = push_flow(sources, graph.transition, plan.rounds, restart_prob, dangling,
                                    budget=plan.budget, extra_rounds=plan.extra_rounds,
-                                   truncate_walks=plan.truncate_walks)
+                                   walks_to_beat=plan.walks_to_beat)
         offsets = unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
         owner, pos, scale = start_walkers(residual, omega, offsets)
     else:
