@@ -144,9 +144,14 @@ def graph_rows(name: str, local: LocalGraph, settings: list, sample: int, walks:
         dense = estimate.toarray()
         precision = float(np.mean([metrics.precision_at_k(dense[i], exact[i], 10) for i in range(len(sources))]))
         l1 = float(np.abs(dense - exact).sum(axis=1).mean())
+        plan = params.push_plan(local.n, local.num_arcs)
+        in_place = None
+        if plan.walks_to_beat is not None:  # the share of sources that finished in place (walked none)
+            _, residual = push.push_flow(sources, walked.transition, plan.rounds, ALPHA, "source",
+                                         extra_rounds=plan.extra_rounds, walks_to_beat=plan.walks_to_beat)
+            in_place = round(float(np.mean(residual.sum(axis=1) == 0)), 3)
         rows.append({"graph": name, "vertices": local.n, "arcs": local.num_arcs, "walks": walks,
-                     "push": "auto" if setting is None else setting,
-                     "plan": params.push_plan(local.n, local.num_arcs).describe(),
+                     "push": "auto" if setting is None else setting, "plan": plan.describe(), "in_place": in_place,
                      "s_per_1000_sources": round(seconds / len(sources) * 1000, 2),
                      "precision@10": round(precision, 4), "l1": round(l1, 4),
                      "l1²·s": round(l1**2 * seconds / len(sources) * 1000, 5)})

@@ -140,8 +140,10 @@ class Graph:
             raise ParameterError("give either options= or keyword options, not both")
         for name, frame in (("edges", edges), ("vertices", vertices)):
             if frame is not None and not isinstance(frame, DataFrame):
+                fix = (f"spark.createDataFrame({name})" if name == "edges" or not isinstance(frame, (list, tuple))
+                       else "spark.createDataFrame([(v,) for v in vertices], 'id long')")
                 raise ParameterError(f"{name} must be a Spark DataFrame, not {type(frame).__module__}."
-                                     f"{type(frame).__qualname__}: convert it with spark.createDataFrame({name})")
+                                     f"{type(frame).__qualname__}: convert it with {fix}")
         started = time.perf_counter()
         edges = _detached(edges)
         raw, id_type = _select_edges(edges, options)

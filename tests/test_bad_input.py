@@ -314,7 +314,8 @@ API_CASES = [
     ("pandas edges", lambda s, g, t: Graph.from_edges(pd.DataFrame({"src": [1], "dst": [2]})), ParameterError,
      "edges must be a Spark DataFrame, not pandas.core.frame.DataFrame: convert it with spark.createDataFrame(edges)"),
     ("list of vertices", lambda s, g, t: Graph.from_edges(s.createDataFrame([(1, 2)], "src long, dst long"), [1, 2]),
-     ParameterError, "vertices must be a Spark DataFrame, not builtins.list"),
+     ParameterError, "vertices must be a Spark DataFrame, not builtins.list: convert it with "
+                     "spark.createDataFrame([(v,) for v in vertices], 'id long')"),
     ("fastrp dimension", lambda s, g, t: FastRPParams(dimension=0), ParameterError, "dimension=0 must be at least 1"),
     ("fastrp empty weights", lambda s, g, t: FastRPParams(iteration_weights=[]), ParameterError,
      "iteration_weights=[] needs at least one non-zero weight"),
