@@ -6,8 +6,9 @@ sources; sparkgraph for several walk counts, estimators and both strategies (pre
 against exact); sparkgraph for *all* sources (top-100 written as Parquet, precision checked on the
 sampled sources) and, beside it, **power iteration stopped at matched accuracy** on as many
 processes as Spark has cores (:mod:`bench._ppr_peer`): the fair exact peer; a plain numpy walk
-loop on one core as the physical reference; and on the largest graph the walk index (build, a
-batch of queries, accuracy against the index alone).
+loop on one core as the physical reference; GraphX's ``runParallelPersonalizedPageRank`` from a
+few sources (:mod:`bench._graphx_peer`, the peer inside Spark); and on the largest graph the walk
+index (build, a batch of queries, accuracy against the index alone).
 
 Every graph starts with an untimed warm-up run (Spark's Python workers, the graph's caches); runs
 under a minute are timed 3 times and the median is reported (``runs`` says how many); ``cores``
@@ -36,6 +37,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._graphx_peer import graphx_row  # noqa: E402
 from bench._ppr_peer import accuracy_by_iterations, all_sources_seconds, matched_iterations  # noqa: E402
 from bench.ppr_push import generated  # noqa: E402
 from sparkgraph import metrics  # noqa: E402
@@ -205,6 +207,11 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
         rows.append({**base, "method": "numpy walk loop, one core (physical reference)", "sources": len(sample_ids) // 2,
                      "omega": 1000, "walk_positions_per_s": one_core})
 
+    if name in args.graphx:
+        rows.append(graphx_row(spark, local, sample_ids, exact, out_dir, {**base, "cores": cores}, args.graphx_sources,
+                               args.graphx_iterations, ALPHA))
+        log.info("%s GraphX: %s", name, rows[-1])
+
     if name in args.index:
         rows += walk_index_rows(spark, graph, local, sample, sample_ids, exact, rng, args, out_dir, base)
     graph.unpersist()
@@ -329,6 +336,11 @@ def main() -> None:
                         help="graphs whose sampled sources also run the distributed strategy")
     parser.add_argument("--distributed-all", default="cnr-2000",
                         help="graphs (among --all-sources) whose all sources also run the forced distributed strategy")
+    parser.add_argument("--graphx", default="blogcatalog,planted-100k-d20,chunglu-100k-d20",
+                        help="graphs on which GraphX's runParallelPersonalizedPageRank runs (graphs without sinks: "
+                             "GraphX loses the mass reaching one)")
+    parser.add_argument("--graphx-sources", type=int, default=10, help="sampled sources GraphX starts from")
+    parser.add_argument("--graphx-iterations", type=int, default=10)
     parser.add_argument("--index", default="cnr-2000", help="graphs that build a walk index and answer a batch")
     parser.add_argument("--index-walks", type=int, default=500)
     parser.add_argument("--batch", type=int, default=10_000, help="sources in the walk index query batch")
@@ -336,7 +348,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "ppr.json"))
     args = parser.parse_args()
     args.walks = [int(w) for w in args.walks.split(",")]
-    for key in ("all_sources", "distributed", "distributed_all", "index"):
+    for key in ("all_sources", "distributed", "distributed_all", "index", "graphx"):
         setattr(args, key, set(filter(None, getattr(args, key).split(","))))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     spark = get_session(SessionConfig(driver_memory=args.driver_memory, app_name="sparkgraph-bench-ppr"))

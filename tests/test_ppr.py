@@ -101,6 +101,22 @@ def test_the_benchmarks_matched_power_iteration_is_exact_ppr_cut_short():
     assert all(b[2] < a[2] for a, b in zip(curve, curve[1:], strict=False))  # the L1 error falls every iteration
 
 
+def test_the_benchmarks_graphx_peer_is_ppr(spark, tmp_path):
+    """bench/ppr.py's JVM peer (GraphX's runParallelPersonalizedPageRank, from Python through the
+    gateway) computes PPR: on karate (no sinks) T iterations from the source leave at most (1-α)^T of the
+    mass misplaced, so its vectors are within 2·0.85^30 = 0.015 of exact in L1 after 30."""
+    from bench._graphx_peer import graphx_ppr, write_edge_list
+
+    local = load_local("karate")
+    adjacency = local.adjacency.astype(bool).astype(np.float64).tocsr()  # GraphX walks arcs unweighted
+    local = LocalGraph(adjacency, local.names, False, False)
+    sources = np.array([0, 5, 33])
+    estimate, seconds = graphx_ppr(spark, write_edge_list(local, str(tmp_path / "edges.txt")), sources, local.n, 30,
+                                   0.15, str(tmp_path))
+    exact = exact_ppr(local, sources)
+    assert seconds > 0 and np.abs(estimate - exact).sum(axis=1).max() <= 2 * 0.85**30
+
+
 def test_dangling_policies_differ_and_stop_keeps_mass_at_sinks():
     local = load_local("cora")
     sinks = np.flatnonzero(local.out_degrees() == 0)
