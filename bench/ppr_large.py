@@ -1,0 +1,123 @@
+"""Benchmark: PPR on a generated graph of 1M vertices and ~20M arcs, executors in their own JVMs.
+
+A planted-partition graph (communities of 1,000, mixing 0.2, mean degree 20; :func:`bench.ppr_push.generated`)
+written as Parquet, then on ``local-cluster[2,1,6144]`` (two executors of one core and 6 GiB, so no
+shared driver heap): ``fully_ppr`` for all sources at defaults (auto: broadcast at this size) and for
+a sample of sources with the distributed strategy forced, each written as Parquet. A sampler reads
+the resident memory of every Java and Python process twice a second and keeps the largest (run it on
+an otherwise idle machine: it sees every process). There is
+no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accuracy on smaller graphs.
+
+    python bench/ppr_large.py                            # both runs (about 30 minutes on 2 cores)
+    python bench/ppr_large.py --all 0 --sample 10000     # the distributed sample only (about 4 minutes)
+
+Prints a table and writes bench/results/ppr_large.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.embed import print_table  # noqa: E402
+from bench.ppr_push import generated  # noqa: E402
+from sparkgraph.graph import Graph  # noqa: E402
+from sparkgraph.ppr import PPRParams, fully_ppr  # noqa: E402
+from sparkgraph.session import SessionConfig, get_session  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PeakMemory:
+    """The largest resident memory (MiB) of any Java and of any Python process but this one, sampled."""
+
+    def __init__(self):
+        self.peak = {"java": 0, "python": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            lines = subprocess.run(["ps", "-eo", "pid,rss,comm"], capture_output=True, text=True).stdout.splitlines()
+            for line in lines[1:]:
+                pid, rss, command = line.split(None, 2)
+                kind = "java" if command == "java" else "python" if command.startswith("python") else None
+                if kind and int(pid) != me:
+                    self.peak[kind] = max(self.peak[kind], int(rss) // 1024)
+            self._stop.wait(0.5)
+
+
+def run(graph: Graph, params: PPRParams, sources, out: str, label: str) -> dict:
+    count = graph.n if sources is None else len(sources)
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        fully_ppr(graph, params, sources=sources).write.mode("overwrite").parquet(out)
+        seconds = time.perf_counter() - started
+    positions = count * params.walks_per_source / params.restart_prob
+    return {"run": label, "sources": count, "seconds": round(seconds, 1),
+            "walk_positions_per_s_per_core": round(positions / seconds / 2),
+            "largest_python_mib": memory.peak["python"], "largest_java_mib": memory.peak["java"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vertices", type=int, default=1_000_000)
+    parser.add_argument("--degree", type=int, default=20)
+    parser.add_argument("--all", type=int, default=1, help="1: all sources at defaults; 0 skips")
+    parser.add_argument("--sample", type=int, default=10_000, help="sources for the forced distributed run (0 skips)")
+    parser.add_argument("--master", default="local-cluster[2,1,6144]")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ppr_large.json"))
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sparkgraph-bench-large-") as folder:
+        started = time.perf_counter()
+        local = generated("planted", args.vertices, args.degree)
+        coo = local.adjacency.tocoo()
+        path = os.path.join(folder, "edges.parquet")
+        pq.write_table(pa.table({"src": local.names[coo.row], "dst": local.names[coo.col]}), path)
+        generate_s = time.perf_counter() - started
+        del local, coo
+        spark = get_session(SessionConfig(master=args.master, driver_memory="3g", app_name="sparkgraph-bench-ppr-large",
+                                          extra={"spark.executorEnv.PYTHONPATH": str(ROOT),
+                                                 "spark.executorEnv.PYSPARK_PYTHON": sys.executable}))
+        started = time.perf_counter()
+        graph = Graph.from_edges(spark.read.parquet(path), directed=False)
+        base = {"graph": f"planted {args.vertices:,} vertices, {graph.num_arcs:,} arcs", "master": args.master,
+                "generate_s": round(generate_s, 1), "build_s": round(time.perf_counter() - started, 1)}
+        if args.all:
+            rows.append({**base, **run(graph, PPRParams(seed=1), None, os.path.join(folder, "all"),
+                                       "all sources, defaults (auto)")})
+        if args.sample:
+            chosen = np.random.default_rng(1).choice(graph.n, args.sample, replace=False)
+            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), [int(s) for s in chosen],
+                                       os.path.join(folder, "sample"), "sample, distributed forced")})
+        spark.stop()
+    print_table(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
