@@ -300,8 +300,9 @@ def _tally(visited: np.ndarray, ended: np.ndarray, scale: np.ndarray, restart_pr
         v, e = counts(visited), counts(ended)
         v.sum_duplicates()
         e.sum_duplicates()
-        v.data *= restart_prob * scale[np.repeat(np.arange(groups), np.diff(v.indptr))]
-        e.data *= scale[np.repeat(np.arange(groups), np.diff(e.indptr))]
+        # each count matrix has its own pattern: score it with the other count zero (adding 0.0 is exact)
+        v.data = credit_scores(v.data, 0.0, scale[np.repeat(np.arange(groups), np.diff(v.indptr))], restart_prob)
+        e.data = credit_scores(0.0, e.data, scale[np.repeat(np.arange(groups), np.diff(e.indptr))], restart_prob)
         acc = (v + e).tocsr()
         if kept is not None:
             acc = (acc + kept).tocsr()
