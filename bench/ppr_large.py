@@ -3,9 +3,9 @@
 A planted-partition graph (communities of 1,000, mixing 0.2, mean degree 20; :func:`bench.ppr_push.generated`)
 written as Parquet, then on ``local-cluster[2,1,6144]`` (two executors of one core and 6 GiB, so no
 shared driver heap): ``fully_ppr`` for all sources at defaults (auto: broadcast at this size) and for
-a sample of sources with the distributed strategy forced, each written as Parquet. A sampler reads
-the resident memory of every Java and Python process twice a second and keeps the largest (run it on
-an otherwise idle machine: it sees every process). There is
+a sample of sources with the distributed strategy forced, each written as Parquet, with the peak
+resident memory of the largest PySpark Python worker and Spark JVM (``bench.kmedoids.PeakMemory``,
+from /proc). There is
 no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accuracy on smaller graphs.
 
     python bench/ppr_large.py                            # both runs (about 30 minutes on 2 cores)
@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,40 +31,13 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.embed import print_table  # noqa: E402
+from bench.kmedoids import PeakMemory  # noqa: E402
 from bench.ppr_push import generated  # noqa: E402
 from sparkgraph.graph import Graph  # noqa: E402
 from sparkgraph.ppr import PPRParams, fully_ppr  # noqa: E402
 from sparkgraph.session import SessionConfig, get_session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class PeakMemory:
-    """The largest resident memory (MiB) of any Java and of any Python process but this one, sampled."""
-
-    def __init__(self):
-        self.peak = {"java": 0, "python": 0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            lines = subprocess.run(["ps", "-eo", "pid,rss,comm"], capture_output=True, text=True).stdout.splitlines()
-            for line in lines[1:]:
-                pid, rss, command = line.split(None, 2)
-                kind = "java" if command == "java" else "python" if command.startswith("python") else None
-                if kind and int(pid) != me:
-                    self.peak[kind] = max(self.peak[kind], int(rss) // 1024)
-            self._stop.wait(0.5)
 
 
 def run(graph: Graph, params: PPRParams, sources, out: str, label: str) -> dict:
@@ -78,7 +49,7 @@ def run(graph: Graph, params: PPRParams, sources, out: str, label: str) -> dict:
     positions = count * params.walks_per_source / params.restart_prob
     return {"run": label, "sources": count, "seconds": round(seconds, 1),
             "walk_positions_per_s_per_core": round(positions / seconds / 2),
-            "largest_python_mib": memory.peak["python"], "largest_java_mib": memory.peak["java"]}
+            "largest_python_mib": round(memory.worker / 2**20), "largest_java_mib": round(memory.jvm / 2**20)}
 
 
 def main() -> None:

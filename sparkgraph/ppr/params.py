@@ -44,8 +44,8 @@ class PPRParams:
             (:func:`sparkgraph.udfs.push.auto_push`). On graphs of up to 65,536 vertices (dense flow):
             8 rounds, then each source whose flow has mixed so far that placing it where it stands
             errs (by a proven bound) less than ω walks do on any graph we measured finishes there,
-            without walks; a source heading that way may push on for as many rounds as its walks cost. Above: each source pushes
-            while its rounds cost no more than its walks (at most 8), so a source in a dense
+            without walks; a source heading that way may push on for as many rounds as its walks
+            cost. Above: each source pushes while its rounds cost no more than its walks (at most 8), so a source in a dense
             neighbourhood (a social graph) stops after a few rounds and one in a local
             neighbourhood (a web graph) goes on.
             Broadcast strategy; the distributed strategy walks plainly.
