@@ -28,7 +28,17 @@ from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
 from sparkgraph.udfs.push import push_flow, transition_csr
-from sparkgraph.udfs.shard_walks import Walkers, merge_tallies, spawn, tally_scores, walk_in_shard
+from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_round, push_threshold, residual_matrix, summed
+from sparkgraph.udfs.shard_walks import (
+    Tally,
+    Walkers,
+    mass_target,
+    merge_tallies,
+    spawn,
+    spawn_from_residual,
+    tally_scores,
+    walk_in_shard,
+)
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 from sparkgraph.udfs.walks import next_hops, row_cumweights, walk_graph, walk_scores
 
@@ -435,19 +445,99 @@ def _sharded_walks(adjacency: sp.csr_matrix, bounds: list[int], sources: np.ndar
     """The distributed strategy's rounds in one process: route walkers to their shard, walk each
     shard, repeat until none is left; then merge the counts and score them (top 6)."""
     n = adjacency.shape[0]
-    tallies, carried = [], spawn(sources, walks, seed=5)
+    tallies = _walk_sharded(adjacency, bounds, spawn(sources, walks, seed=5), 0.3, estimator, dangling, 20, weighted)
+    return tally_scores(merge_tallies(tallies, n), walks, 0.3, n, 6)
+
+
+def _shard_graph(adjacency: sp.csr_matrix, bounds: list[int], k: int, weighted: bool):
+    rows = adjacency[bounds[k]:bounds[k + 1]]
+    return walk_graph(rows.indptr, rows.indices, rows.data if weighted else None, push=False)
+
+
+def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling, max_steps, weighted) -> list:
+    """Walk ``carried`` shard by shard until every walk ends: the tallies."""
+    n = adjacency.shape[0]
+    tallies = []
     while len(carried):
         shard = np.searchsorted(bounds, carried.pos, side="right") - 1
         moved = []
         for k in range(len(bounds) - 1):
-            rows = adjacency[bounds[k]:bounds[k + 1]]
-            graph = walk_graph(rows.indptr, rows.indices, rows.data if weighted else None, push=False)
-            tally, leaving = walk_in_shard(carried.take(shard == k), graph, bounds[k], bounds[k + 1], 0.3, estimator,
-                                           dangling, 20, n)
+            tally, leaving = walk_in_shard(carried.take(shard == k), _shard_graph(adjacency, bounds, k, weighted),
+                                           bounds[k], bounds[k + 1], restart_prob, estimator, dangling, max_steps, n)
             tallies.append(tally)
             moved.append(leaving)
         carried = Walkers.concat(moved)
-    return tally_scores(merge_tallies(tallies, n), walks, 0.3, n, 6)
+    return tallies
+
+
+def _push_sharded(adjacency, bounds, sources, restart_prob, dangling, rounds, threshold, weighted):
+    """The distributed push in one process: every round pushes each shard's flow once. ``(kept, parked)``."""
+    kept, parked, flow = [], [], Flow.start(sources)
+    while len(flow):
+        shard = np.searchsorted(bounds, flow.pos, side="right") - 1
+        moved = []
+        for k in range(len(bounds) - 1):
+            k_, m_, p_ = push_round(flow.take(shard == k), _shard_graph(adjacency, bounds, k, weighted), bounds[k],
+                                    bounds[k + 1], restart_prob, dangling, rounds, threshold)
+            kept.append(k_)
+            moved.append(m_)
+            parked.append(p_)
+        flow = Flow.concat(moved)
+    return summed(Flow.concat(kept)), summed(Flow.concat(parked))
+
+
+def _units(flow, sources, n) -> np.ndarray:
+    """Flow entries as dense rows, one per source, in units of a source's flow."""
+    rows = np.zeros((len(sources), n))
+    np.add.at(rows, (np.searchsorted(sources, flow.source), flow.pos), flow.amount * UNIT)
+    return rows
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("dangling", ["source", "stop"])
+def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
+    """The distributed push, shards of 1 to 40 vertices: the same integer units whatever the shards;
+    every source's units add up to its whole flow exactly; π_s = kept + Σ_v parked(v)·π_v (the
+    decomposition push-then-walk rests on) to float64 rounding; and, every entry pushing for T
+    rounds under ``source``, kept = Σ_{t<T} α(1-α)^t e_s Pᵗ. (π_v here is the walk from v whose
+    jumps go to s, as the source's walkers do: P with each sink's row e_s, or e_v under ``stop``.)"""
+    adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    if not weighted:
+        adjacency = adjacency.copy()
+        adjacency.data[:] = 1.0
+    sources = np.array([0, 3, 9, 22, 39])  # two sinks among them
+    transition = transition_csr(adjacency.indptr, adjacency.indices, adjacency.data if weighted else None).toarray()
+
+    def walks_of(s):  # row v: the PPR vector of a walk from v whose jumps go to s
+        p = transition.copy()
+        p[np.arange(SINKS), s if dangling == "source" else np.arange(SINKS)] = 1.0
+        return 0.15 * np.linalg.inv(np.eye(n) - 0.85 * p)
+
+    for rounds, threshold in ((4, 0.0), (8, push_threshold(30, 0.15))):
+        runs = [_push_sharded(adjacency, bounds, sources, 0.15, dangling, rounds, threshold, weighted)
+                for bounds in ([0, n], [0, SINKS, 6, 23, n], list(range(n + 1)))]
+        for kept, parked in runs[1:]:
+            for got, want in ((kept, runs[0][0]), (parked, runs[0][1])):
+                assert all(np.array_equal(getattr(got, f), getattr(want, f)) for f in ("source", "pos", "amount"))
+        kept, parked = runs[0]
+        totals = [kept.amount[kept.source == s].sum() + parked.amount[parked.source == s].sum() for s in sources]
+        assert totals == [ONE] * len(sources)
+        k, r = _units(kept, sources, n), _units(parked, sources, n)
+        for i, s in enumerate(sources):
+            pi = walks_of(s)
+            assert np.abs(k[i] + r[i] @ pi - pi[s]).max() < 1e-12
+        assert len(parked) > 0
+    if dangling == "source":
+        kept, _ = _push_sharded(adjacency, [0, 7, n], sources, 0.15, dangling, 4, 0.0, weighted)
+        series = np.zeros((len(sources), n))
+        state = np.eye(n)[sources]
+        for t in range(4):
+            series += 0.15 * 0.85**t * state
+            nxt = state @ transition
+            nxt[np.arange(len(sources)), sources] += state[:, :SINKS].sum(axis=1)
+            state = nxt
+        assert np.abs(_units(kept, sources, n) - series).max() < 1e-15
 
 
 @pytest.mark.parametrize("weighted", [True, False])
@@ -482,9 +572,9 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
         weighted_sinks, dangling, estimator, monkeypatch):
     """Sharded walks step exactly as the broadcast kernel does, on the sources' own streams, and
     count whole visits: the same numbers as the twin (and so as broadcast without push), bit for bit,
-    with the default shards and with one shard per vertex (every step crosses a shard), in one batch
-    or in many pipelined ones, in whole or cut rows; on a graph with sinks, weights spanning 17 orders
-    of magnitude."""
+    with the default shards and with shards of 1 to 6 vertices (most steps cross a shard; the kernel
+    test above takes one per vertex), in one batch or in many pipelined ones, in whole or cut rows;
+    on a graph with sinks, weights spanning 17 orders of magnitude."""
     graph, local = weighted_sinks
     sources = local.names[[0, 3, 9, 22, 31]]  # two sinks among them
     params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=local.n, strategy="distributed", push_rounds=0,
@@ -492,17 +582,64 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
     default = fully_ppr(graph, params, sources=[int(s) for s in sources])
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
-    monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1)  # as many shards as vertices
+    monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1000)  # 8 or more shards of 1 to 6 vertices
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
     shards = len(distributed_module.shard_bounds(graph)) - 1
-    assert shards >= local.n // 2
-    pipelined = dataclasses.replace(params, walks_per_batch=30)  # 500·5 / (30·shards): two or three batches
+    assert shards >= 8
+    pipelined = dataclasses.replace(params, walks_per_batch=150)  # 500·5 / (150·shards): two or three batches
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
     exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
+
+
+def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> np.ndarray:
+    """The distributed strategy with push, step by step in one process on one shard: push,
+    residual to walkers, walks, counts, scores (every target); dense rows, one per source."""
+    n = adjacency.shape[0]
+    p = params
+    kept, parked = _push_sharded(adjacency, [0, n], sources, p.restart_prob, p.dangling, 8, threshold, True)
+    owners, residual, mass = residual_matrix(parked)
+    walkers = spawn_from_residual(owners, residual, p.walks_per_source, p.seed)
+    tallies = _walk_sharded(adjacency, [0, n], walkers, p.restart_prob, p.estimator, p.dangling, p.max_steps, True)
+    zeros = np.zeros((2, len(kept)), np.int64)
+    tallies += [Tally(kept.source, kept.pos, *zeros, kept.amount),
+                Tally(owners, np.full(len(owners), mass_target(n)), *np.zeros((2, len(owners)), np.int64), mass)]
+    row, target, score = tally_scores(merge_tallies(tallies, n), p.walks_per_source, p.restart_prob, n, None)
+    return sp.csr_matrix((score, (np.searchsorted(sources, row), target)), shape=(len(sources), n)).toarray()
+
+
+@pytest.mark.parametrize("dangling,estimator", [pytest.param("source", "visits", marks=pytest.mark.connect),
+                                                ("stop", "endpoints")])
+def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_batches(
+        weighted_sinks, dangling, estimator, monkeypatch):
+    """Push-then-walk in the distributed strategy (auto: the per-round threshold) on the weighted digraph
+    with sinks: the numbers of the same kernels run in one process, bit for bit, with the default
+    shards and with shards of 1 to 6 vertices (most pushes and steps cross a shard), in one batch or in
+    many pipelined ones, in whole or cut rows, counts merged every other round; and within the
+    estimator's bound of exact (the residual's walkers carry at most the source's mass, so the
+    push-free band holds, ppr_bounds)."""
+    graph, local = weighted_sinks
+    names = local.names[[0, 3, 9, 22, 31]]  # two sinks among them
+    sources = np.sort(local.ids_of(names))
+    names = local.names[sources]
+    params = PPRParams(restart_prob=0.3, walks_per_source=40, top_k=local.n, strategy="distributed",
+                       max_steps=30, dangling=dangling, estimator=estimator, seed=5)
+    expected = _distributed_push_in_one_process(local.adjacency, sources, params, push_threshold(40, 0.3))
+    default = fully_ppr(graph, params, sources=[int(s) for s in names])
+    assert np.array_equal(dense_rows(_frame(default), local.names, names, local.n, local.ids_of), expected)
+    monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1000)  # 8 or more shards of 1 to 6 vertices
+    monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
+    monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
+    assert len(distributed_module.shard_bounds(graph)) - 1 >= 8
+    pipelined = dataclasses.replace(params, walks_per_batch=10)  # 40·5 / (10·shards): two or three batches
+    rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in names])), local.names, names,
+                      local.n, local.ids_of)
+    assert np.array_equal(rows, expected)
+    exact = exact_ppr(local, sources, params.restart_prob, dangling)
+    assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, sources))
 
 
 def test_the_walk_indexs_discard_walks_are_the_same_in_both_strategies(weighted_sinks):

@@ -27,13 +27,24 @@ For graphs whose adjacency does not fit one task. The design:
    their top k. No action per round beyond the lineage cut and, once every batch is in, a count
    of the walkers still moving.
 
-Every walker draws from its source's own counter-based stream and steps exactly as the broadcast
-kernel does, and counts become scores by the same formula, so the estimates equal the broadcast
-strategy's (without push) and the local Monte Carlo twin's bit for bit, whatever the shards,
-batches or cluster.
+5. **Push-then-walk.** A batch enters as flow, not walkers: every round each task pushes the flow
+   standing on its shard once (:func:`~sparkgraph.udfs.shard_push.push_round`, in fixed point, so
+   Spark's sums are exact in any order); what an entry keeps joins the counts, what it pushes
+   travels to its next vertices' shards, and what does not push (below the per-round threshold,
+   or after the last round) is **parked** at its source's shard. Once the source's push is over
+   (``rounds`` + 1 rounds after it entered, whatever its flow did, so no round waits on a count)
+   that shard starts its ω walkers from the residual as the broadcast kernel does
+   (:func:`~sparkgraph.udfs.walks.start_walkers`), each carrying the residual's mass / ω. So
+   a batch's push overlaps the walks of earlier ones: it adds about ``rounds`` rounds in all.
 
-Not yet: push-then-walk (the walks start at the sources), splitting a hub's row over shards (a
-hub's arcs stay in one shard), pruning counts before the end.
+Every walker draws from its source's own counter-based stream and steps exactly as the broadcast
+kernel does, and counts become scores by the same formula, so without push the estimates equal
+the broadcast strategy's and the local Monte Carlo twin's bit for bit, and with push they are the
+same whatever the shards, batches or cluster (the push's rule differs from broadcast's, which
+decides by a source's whole flow: here every entry decides alone, as a task sees only its shard).
+
+Not yet: splitting a hub's row over shards (a hub's arcs stay in one shard), pruning counts
+before the end.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -53,7 +65,18 @@ from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism, release, truncate_lineage
 from sparkgraph.udfs.packing import decode_chunk, encode_chunk
-from sparkgraph.udfs.shard_walks import Tally, Walkers, merge_tallies, spawn, tally_scores, walk_in_shard
+from sparkgraph.udfs.push import FINISHING_POLICIES, SPARSE_PUSH_ROUNDS
+from sparkgraph.udfs.shard_push import Flow, push_round, push_threshold, residual_matrix
+from sparkgraph.udfs.shard_walks import (
+    Tally,
+    Walkers,
+    mass_target,
+    merge_tallies,
+    spawn,
+    spawn_from_residual,
+    tally_scores,
+    walk_in_shard,
+)
 from sparkgraph.udfs.walks import walk_graph
 
 log = logging.getLogger(__name__)
@@ -63,14 +86,19 @@ MERGE_EVERY = 16  # rounds between merges of the counts
 # entries per row of walkers or counts: rows of a few MiB, which the JVM sorts and spills like any
 # other (one row per shard and task held 35 MiB on BlogCatalog, and a 4g driver ran out of heap)
 ROW_ENTRIES = 1 << 16
-SPAWN, WALKING, COUNTS = 2, 0, 1  # kinds of rows a round reads and writes
+# kinds of rows a round reads and writes: new sources; walkers; counts; flow still pushing; parked
+# flow waiting at its source's shard (``step``: rounds still to wait) until the source's push is over
+SPAWN, WALKING, COUNTS, FLOW, PARKED = 2, 0, 1, 3, 4
+CARRIED = (WALKING, FLOW, PARKED)  # the kinds that move on to the next round
 
-LIST_COLUMNS = ("source", "key", "step", "pos", "visits", "ends")
-WALKER_COLUMNS = ["kind", "shard", "source", "key", "step", "pos"]  # spawn rows hold only sources
-COUNT_COLUMNS = ["shard", "source", "pos", "visits", "ends"]  # shard: the sources' bucket; pos: the targets
-WALKER_SCHEMA = "kind int, shard int, source array<long>, key array<long>, step array<long>, pos array<long>"
+LIST_COLUMNS = ("source", "key", "step", "pos", "flow", "visits", "ends")  # in the schemas' order
+WALKER_COLUMNS = ["kind", "shard", "source", "key", "step", "pos", "flow"]  # spawn rows hold only sources
+COUNT_COLUMNS = ["shard", "source", "pos", "visits", "ends", "flow"]  # shard: the sources' bucket; pos: the targets
+WALKER_SCHEMA = ("kind int, shard int, source array<long>, key array<long>, step array<long>, pos array<long>, "
+                 "flow array<long>")
 ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>"
-COUNTS_SCHEMA = "shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>"
+COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>, "
+                 "flow array<long>")
 SCORES_SCHEMA = "source long, target long, score double"
 
 
@@ -170,8 +198,17 @@ def _walker_rows(shard: np.ndarray, w: Walkers, row_entries: int) -> pa.Table:
 def _count_rows(tally: Tally, buckets: int, row_entries: int) -> pa.Table:
     """Counts as rows per source bucket (``source mod buckets``); ``pos`` holds the targets."""
     return _grouped(COUNTS, tally.source % buckets,
-                    {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends},
+                    {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends,
+                     "flow": tally.flow}, row_entries)
+
+
+def _flow_rows(kind: int, route: np.ndarray, flow: Flow, row_entries: int) -> pa.Table:
+    return _grouped(kind, route, {"source": flow.source, "pos": flow.pos, "flow": flow.amount, "step": flow.step},
                     row_entries)
+
+
+def _flow_of(table: pa.Table) -> Flow:
+    return Flow(_flat(table, "source"), _flat(table, "pos"), _flat(table, "flow"), _flat(table, "step"))
 
 
 def _flat(table: pa.Table, column: str) -> np.ndarray:
@@ -181,7 +218,8 @@ def _flat(table: pa.Table, column: str) -> np.ndarray:
 
 
 def _tally_of(table: pa.Table) -> Tally:
-    return Tally(_flat(table, "source"), _flat(table, "pos"), _flat(table, "visits"), _flat(table, "ends"))
+    return Tally(_flat(table, "source"), _flat(table, "pos"), _flat(table, "visits"), _flat(table, "ends"),
+                 _flat(table, "flow"))
 
 
 def _inverse(routes: np.ndarray) -> np.ndarray:
@@ -191,17 +229,42 @@ def _inverse(routes: np.ndarray) -> np.ndarray:
     return shard_of
 
 
+@dataclass(frozen=True)
+class ShardPush:
+    """The distributed strategy's push: ``rounds`` pushes at most per source, entries pushing while
+    they hold ``threshold`` units per out-arc (:func:`~sparkgraph.udfs.shard_push.push_round`);
+    ``rounds`` 0: the walks start at the sources."""
+
+    rounds: int
+    threshold: float
+
+    @staticmethod
+    def of(params: PPRParams, dangling: str) -> ShardPush:
+        """``push_rounds`` for every entry (threshold 0) when set; auto: FORA's threshold
+        (:func:`~sparkgraph.udfs.shard_push.push_threshold`: the push costs at most what the walks
+        cost), within ``SPARSE_PUSH_ROUNDS``; none under ``discard`` (the walk index's walks)."""
+        if dangling not in FINISHING_POLICIES or params.push_rounds == 0:
+            return ShardPush(0, 0.0)
+        if params.push_rounds is not None:
+            return ShardPush(params.push_rounds, 0.0)
+        return ShardPush(SPARSE_PUSH_ROUNDS, push_threshold(params.walks_per_source, params.restart_prob))
+
+
 def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
-                row_entries: int):
-    """The cogrouped function of a round: walk one shard's walkers, emit leavers (keyed by their
+                row_entries: int, push: ShardPush):
+    """The cogrouped function of a round: push one shard's flow once, start the walkers of the
+    sources whose push is over, walk the shard's walkers; emit what travels on (keyed by its
     shard's route) and counts."""
     p = params
     shard_of = _inverse(routes)
 
-    def walk(walkers: pa.Table, shard_rows: pa.Table) -> pa.Table:
-        if walkers.num_rows == 0:
+    def route(vertices: np.ndarray) -> np.ndarray:
+        return routes[np.searchsorted(bounds, vertices, side="right") - 1]
+
+    def walk(carried: pa.Table, shard_rows: pa.Table) -> pa.Table:
+        if carried.num_rows == 0:
             return _walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
-        shard = int(shard_of[walkers.column("shard")[0].as_py()])
+        shard = int(shard_of[carried.column("shard")[0].as_py()])
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
         if shard_rows.num_rows:
             counts, cols, values = decode_chunk(shard_rows.column("payload")[0].as_buffer())
@@ -209,17 +272,47 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
             graph = walk_graph(indptr, cols, values, push=False)
         else:  # a shard whose vertices have no out-edges
             graph = walk_graph(np.zeros(hi - lo + 1, np.int64), np.empty(0, np.int64), push=False)
-        kind = walkers.column("kind").to_numpy()
-        spawned = walkers.filter(pa.array(kind == SPAWN))
-        moving = walkers.filter(pa.array(kind != SPAWN))
-        parts = [spawn(_flat(spawned, "source"), p.walks_per_source, p.seed)] if spawned.num_rows else []
-        if moving.num_rows:
-            parts.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
-                                 _flat(moving, "step"), _flat(moving, "pos")))
-        tally, leaving = walk_in_shard(Walkers.concat(parts), graph, lo, hi, p.restart_prob, p.estimator, dangling,
+        kind = carried.column("kind").to_numpy()
+
+        def of(k: int) -> pa.Table | None:
+            rows = carried.filter(pa.array(kind == k))
+            return rows if rows.num_rows else None
+
+        spawned, moving, flowing, parked = of(SPAWN), of(WALKING), of(FLOW), of(PARKED)
+        out, tallies, walkers = [], [], []
+        new_sources = _flat(spawned, "source") if spawned is not None else np.empty(0, np.int64)
+        if push.rounds:
+            flows = [Flow.start(new_sources)] + ([_flow_of(flowing)] if flowing is not None else [])
+            kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
+                                              push.rounds, push.threshold)
+            tallies.append(Tally(kept.source, kept.pos, *np.zeros((2, len(kept)), np.int64), kept.amount))
+            out.append(_flow_rows(FLOW, route(moved.pos), moved, row_entries))
+            stopped.step = push.rounds - stopped.step  # rounds until the source's last push is over
+            out.append(_flow_rows(PARKED, route(stopped.source), stopped, row_entries))
+        elif len(new_sources):
+            walkers.append(spawn(new_sources, p.walks_per_source, p.seed))
+        if parked is not None:  # flow parked by sources of this shard
+            waiting = _flow_of(parked)
+            ready = waiting.step == 0
+            later = waiting.take(~ready)
+            later.step -= 1
+            out.append(_flow_rows(PARKED, route(later.source), later, row_entries))
+            if ready.any():
+                sources, residual, mass = residual_matrix(waiting.take(ready))
+                walkers.append(spawn_from_residual(sources, residual, p.walks_per_source, p.seed))
+                tallies.append(Tally(sources, np.full(len(sources), mass_target(n)),
+                                     *np.zeros((2, len(sources)), np.int64), mass))
+        if moving is not None:
+            walkers.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
+                                   _flat(moving, "step"), _flat(moving, "pos")))
+        started = Walkers.concat(walkers)
+        inside = (started.pos >= lo) & (started.pos < hi)
+        tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator, dangling,
                                        p.max_steps, n)
-        leavers = _walker_rows(routes[np.searchsorted(bounds, leaving.pos, side="right") - 1], leaving, row_entries)
-        return pa.concat_tables([leavers, _count_rows(tally, buckets, row_entries)])
+        leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
+        out.append(_walker_rows(route(leaving.pos), leaving, row_entries))
+        out.append(_count_rows(merge_tallies([tally] + tallies, n), buckets, row_entries))
+        return pa.concat_tables(out)
 
     return walk
 
@@ -235,9 +328,10 @@ def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int) -> D
 
 
 def _walk_rounds(shards: DataFrame, spawn_rows, walk, batches: int, num_shards: int, buckets: int, n: int,
-                 row_entries: int, max_steps: int, outputs: list, merged: list, started: float) -> list[DataFrame]:
-    """Run rounds until every batch is in and no walker is left; returns the count pieces not yet
-    merged. ``outputs`` and ``merged`` are the caller's lists of checkpoints to release (updated here)."""
+                 row_entries: int, last_round: int, outputs: list, merged: list, started: float) -> list[DataFrame]:
+    """Run rounds until every batch is in and no walker or flow is left (after ``last_round`` rounds
+    at most: batches, pushes, waits and steps); returns the count pieces not yet merged. ``outputs`` and
+    ``merged`` are the caller's lists of checkpoints to release (updated here)."""
     spark = shards.sparkSession
     carried, pieces, rounds = None, [], 0
     while True:  # ends when every batch is in and no walker is left
@@ -249,10 +343,10 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk, batches: int, num_shards: 
         out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
                                .cogroup(shards.groupBy("shard")).applyInArrow(walk, ROUND_SCHEMA))
         outputs.append(out)
-        carried = out.filter(F.col("kind") == WALKING).select(*WALKER_COLUMNS)
+        carried = out.filter(F.col("kind").isin(*CARRIED)).select(*WALKER_COLUMNS)
         pieces.append(out.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
         rounds += 1
-        progress.advance("walk rounds (batches + the longest walk, at most)", rounds, batches + max_steps + 1)
+        progress.advance("rounds (batches + push + the longest walk, at most)", rounds, last_round)
         if rounds >= batches and carried.count() == 0:
             log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
             return pieces
@@ -264,7 +358,7 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk, batches: int, num_shards: 
             merged[:] = [compacted]
             pieces = []
             log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
-        if rounds > batches + max_steps + 1:
+        if rounds > last_round:
             raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
 
 
@@ -275,17 +369,17 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     Args:
         graph: The graph.
         ids: Dense source ids ``(id)``.
-        params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, max_steps, seed).
+        params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, max_steps, seed, push_rounds).
         dangling: The walk's dangling policy when not ``params.dangling`` (``discard``: the walk
             index's walks, whose jump share is target -1).
         top_k: Keep each source's ``top_k`` highest targets (ties: smaller id); None keeps all.
 
     Returns:
-        The entries, equal to the broadcast strategy's without push (module docstring); cached
-        with a short lineage.
+        The entries (push-then-walk by :class:`ShardPush`; without push equal to the broadcast
+        strategy's, module docstring); cached with a short lineage.
 
     Example:
-        >>> distributed_scores(graph, graph.vertices.select("id"), PPRParams(push_rounds=0), top_k=10).count()
+        >>> distributed_scores(graph, graph.vertices.select("id"), PPRParams(), top_k=10).count()
     """
     dangling = dangling or params.dangling
     spark = graph.spark
@@ -315,11 +409,13 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
-    walk = _walk_round(bounds, routes, params, dangling, n, buckets, row_entries)
+    push = ShardPush.of(params, dangling)
+    walk = _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push)
     outputs: list[DataFrame] = []  # every round's checkpoint still held; released at the end, or on failure
     merged: list[DataFrame] = []
     try:
-        pieces = _walk_rounds(shards, spawn_rows, walk, batches, num_shards, buckets, n, row_entries, params.max_steps,
+        last_round = batches + (push.rounds + 2 if push.rounds else 0) + params.max_steps + 1
+        pieces = _walk_rounds(shards, spawn_rows, walk, batches, num_shards, buckets, n, row_entries, last_round,
                               outputs, merged, started)
 
         def scores(table: pa.Table) -> pa.Table:

@@ -110,9 +110,6 @@ def dense_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bool = 
         return _broadcast_scores(graph, ids, params, top_k, sources_count, dangling)
     from sparkgraph.ppr.distributed import distributed_scores
 
-    if params.push_rounds:
-        log.warning("push_rounds=%d applies to the broadcast strategy; the distributed strategy walks plainly",
-                    params.push_rounds)  # (said only when set explicitly; auto pushes only where it can)
     return distributed_scores(graph, ids, params, dangling, params.top_k if top_k else None)
 
 

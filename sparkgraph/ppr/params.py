@@ -47,8 +47,10 @@ class PPRParams:
             without walks; a source heading that way may push on for as many rounds as its walks
             cost. Above: each source pushes while its rounds cost no more than its walks (at most 8), so a source in a dense
             neighbourhood (a social graph) stops after a few rounds and one in a local
-            neighbourhood (a web graph) goes on.
-            Broadcast strategy; the distributed strategy walks plainly.
+            neighbourhood (a web graph) goes on. The distributed strategy, whose tasks see one
+            shard each, lets every flow entry decide alone: it pushes while it holds enough flow
+            per out-arc that the round costs no more than the walks (sparkgraph.udfs.shard_push),
+            at most 8 rounds; a number pushes every entry that many rounds.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))

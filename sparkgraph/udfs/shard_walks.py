@@ -30,8 +30,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
-from sparkgraph.udfs.walks import WALKER_STREAMS, WalkGraph, credit_scores, next_hops, top_k_per_group
+from sparkgraph.udfs.shard_push import UNIT
+from sparkgraph.udfs.streams import unit_draws
+from sparkgraph.udfs.walks import (
+    WalkGraph,
+    credit_scores,
+    next_hops,
+    start_offsets,
+    start_walkers,
+    top_k_per_group,
+    walker_keys,
+)
 
 
 @dataclass
@@ -59,21 +68,44 @@ class Walkers:
 
 @dataclass
 class Tally:
-    """Whole-number counts per ``(source, target)``: visits (worth α/ω) and ends (worth 1/ω)."""
+    """Whole numbers per ``(source, target)``: visits (worth α·scale) and ends (worth scale) of the
+    source's walkers, and ``flow``: units of flow its push kept there
+    (:mod:`sparkgraph.udfs.shard_push`). At target :func:`mass_target` (``n + 1``), ``flow`` holds
+    the residual its walkers carry, which sets their scale, mass / ω (1/ω without push)."""
 
     source: np.ndarray
     target: np.ndarray
     visits: np.ndarray
     ends: np.ndarray
+    flow: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[Tally]) -> Tally:
+        return Tally(*(np.concatenate([getattr(t, name) for t in parts] or [np.empty(0, np.int64)])
+                       for name in ("source", "target", "visits", "ends", "flow")))
+
+
+def mass_target(n: int) -> int:
+    """The pseudo-target of a :class:`Tally` that holds a source's residual mass (``n``: the jump share)."""
+    return n + 1
 
 
 def spawn(sources: np.ndarray, walks: int, seed: int) -> Walkers:
     """``walks`` walkers per source at the source, at step 0, on the source's own sub-streams
     (the broadcast kernel's walkers, without push)."""
     sources = np.asarray(sources, dtype=np.int64)
-    owner = np.repeat(sources, walks)
-    key = substream_keys(stream_keys(seed, owner, WALKER_STREAMS), np.tile(np.arange(walks), len(sources)))
-    return Walkers(owner, key, np.zeros(len(owner), np.int64), owner.copy())
+    owner = np.repeat(np.arange(len(sources)), walks)
+    return Walkers(sources[owner], walker_keys(seed, sources, owner, walks), np.zeros(len(owner), np.int64),
+                   sources[owner])
+
+
+def spawn_from_residual(sources: np.ndarray, residual: sp.csr_matrix, walks: int, seed: int) -> Walkers:
+    """``walks`` walkers per row of ``residual`` (one row per source, columns global ids) spread
+    over it as the broadcast kernel spreads them (:func:`~sparkgraph.udfs.walks.start_walkers`,
+    offsets from the source's own stream), at step 0."""
+    sources = np.asarray(sources, dtype=np.int64)
+    owner, pos, _ = start_walkers(residual, walks, start_offsets(seed, sources))
+    return Walkers(sources[owner], walker_keys(seed, sources, owner, walks), np.zeros(len(owner), np.int64), pos)
 
 
 def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_prob: float, estimator: str,
@@ -170,37 +202,41 @@ def count_credits(visited: Events, ended: Events, sources: np.ndarray, lo: int, 
     coo = packed.tocoo()
     column = coo.col.astype(np.int64)
     target = np.where(column == width - 1, n, column + lo)
-    return Tally(sources[coo.row], target, coo.data & (_END - 1), coo.data >> 32)
+    return Tally(sources[coo.row], target, coo.data & (_END - 1), coo.data >> 32, np.zeros(len(target), np.int64))
 
 
 def merge_tallies(tallies: list[Tally], n: int) -> Tally:
     """One :class:`Tally` from many, counts summed per (source, target) (a hash of the sources, a
     counting sort by them, then each source's targets sorted)."""
-    if not tallies:
-        return Tally(*(np.empty(0, np.int64) for _ in range(4)))
-    source = np.concatenate([t.source for t in tallies])
-    target = np.concatenate([t.target for t in tallies])
-    row, sources = pd.factorize(source)
-    shape = (len(sources), n + 1)
+    t = Tally.concat(tallies)
+    row, sources = pd.factorize(t.source)
+    shape = (len(sources), mass_target(n) + 1)
 
-    def summed(counts):  # the same coordinates for both: their patterns and orders agree
-        m = sp.csr_matrix((np.concatenate(counts).astype(np.int64), (row, target)), shape=shape)
+    def summed(counts):  # the same coordinates for all three: their patterns and orders agree
+        m = sp.csr_matrix((counts.astype(np.int64), (row, t.target)), shape=shape)
         m.sum_duplicates()
         return m.tocoo()
 
-    visits, ends = summed([t.visits for t in tallies]), summed([t.ends for t in tallies])
-    return Tally(np.asarray(sources, np.int64)[visits.row], visits.col.astype(np.int64), visits.data, ends.data)
+    visits, ends, flow = summed(t.visits), summed(t.ends), summed(t.flow)
+    return Tally(np.asarray(sources, np.int64)[visits.row], visits.col.astype(np.int64), visits.data, ends.data,
+                 flow.data)
 
 
 def tally_scores(tally: Tally, walks: int, restart_prob: float, n: int, top_k: int | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(source, target, score)`` from a merged tally of every walk of its sources: each source's
-    ``top_k`` highest targets (ties: smaller id; None keeps all) and, besides them, the
-    pseudo-target ``n`` of ``discard`` walks."""
-    score = credit_scores(tally.visits.astype(np.float64), tally.ends.astype(np.float64), 1.0 / walks,
-                          restart_prob)
+    """``(source, target, score)`` from a merged tally of every walk and push of its sources: each
+    source's ``top_k`` highest targets (ties: smaller id; None keeps all) and, besides them, the
+    pseudo-target ``n`` of ``discard`` walks. A score is the walkers' credit
+    (:func:`~sparkgraph.udfs.walks.credit_scores` at the source's scale: its residual mass / ω, or 1/ω
+    without push) plus the flow its push kept there."""
+    carried = tally.target == mass_target(n)
+    at = pd.Index(tally.source[carried]).get_indexer(tally.source)  # -1: a source without push
+    mass = np.r_[tally.flow[carried], 0][at]
+    scale = np.where(at >= 0, mass * UNIT / walks, 1.0 / walks)
+    score = credit_scores(tally.visits.astype(np.float64), tally.ends.astype(np.float64), scale, restart_prob)
+    score = score + tally.flow * UNIT
     jump = tally.target == n
-    real = ~jump & (score > 0)
+    real = ~jump & ~carried & (score > 0)
     source, target, value = tally.source[real], tally.target[real], score[real]
     if top_k is not None:
         source, target, value = top_k_per_group(source, target, value, top_k)

@@ -170,6 +170,18 @@ def start_walkers(residual: np.ndarray | sp.csr_matrix, walks: int, offsets: np.
     return np.concatenate(owners), np.concatenate(positions).astype(np.int64), mass / walks
 
 
+def walker_keys(seed: int, sources: np.ndarray, owner: np.ndarray, walks: int) -> np.ndarray:
+    """Stream keys of walkers: walker ``j`` of a source walks on sub-stream ``j`` of the source's
+    stream, one draw per step. ``owner``: each walker's index into ``sources``, the ``walks``
+    walkers of a source together, in order ``j = 0..walks-1``."""
+    return substream_keys(stream_keys(seed, sources, WALKER_STREAMS)[owner], np.tile(np.arange(walks), len(owner) // walks))
+
+
+def start_offsets(seed: int, sources: np.ndarray) -> np.ndarray:
+    """Each source's offset for :func:`start_walkers`, from its own stream."""
+    return unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
+
+
 def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
                 estimator: str, dangling: str, max_steps: int, seed: int, push: int | PushPlan = 0,
                 top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -226,15 +238,12 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         kept, residual = push_flow(sources, graph.transition, plan.rounds, restart_prob, dangling,
                                    budget=plan.budget, extra_rounds=plan.extra_rounds,
                                    walks_to_beat=plan.walks_to_beat)
-        offsets = unit_draws(stream_keys(seed, sources, START_STREAMS), 0)
-        owner, pos, scale = start_walkers(residual, omega, offsets)
+        owner, pos, scale = start_walkers(residual, omega, start_offsets(seed, sources))
     else:
         owner = np.repeat(np.arange(len(sources), dtype=np.int64), omega)
         pos = np.repeat(sources, omega)
         scale = np.full(len(sources), 1.0 / omega)
-    # walker j of a source walks on sub-stream j of the source's stream, one draw per step
-    walker = substream_keys(stream_keys(seed, sources, WALKER_STREAMS)[owner],
-                            np.tile(np.arange(omega), len(owner) // omega))
+    walker = walker_keys(seed, sources, owner, omega)
     degree = np.diff(graph.indptr)
     visits = estimator == "visits"
     for step in range(max_steps + 1):
