@@ -52,7 +52,7 @@ def bound_for(exact: np.ndarray, params, local, ids: np.ndarray) -> np.ndarray:
     if params.strategy == "distributed":
         return bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size)
     plan = params.push_plan(local.n, local.num_arcs)
-    rounds = plan.rounds if plan.budget is None else 0
+    rounds = plan.rounds if plan.threshold is None else 0  # (parked flow: residual mass up to 1)
     band = bernstein_bound(exact, params.walks_per_source, params.estimator, params.restart_prob, exact.size, rounds)
     if plan.walks_to_beat is None:
         return band

@@ -28,7 +28,7 @@ from sparkgraph.ppr import PPRParams, fully_ppr
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
 from sparkgraph.udfs.push import push_flow, transition_csr
-from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_round, push_threshold, residual_matrix, summed
+from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
     Tally,
     Walkers,
@@ -205,35 +205,38 @@ def test_push_keeps_exactly_the_first_terms_of_the_series(layout, dangling, monk
 
 
 @pytest.mark.parametrize("dangling", ["source", "stop"])
-def test_each_source_stops_pushing_by_its_own_cost(dangling, monkeypatch):
-    """With a budget (sparse layout), source s pushes T_s rounds, T_s the first round that would bring the
-    out-arcs of the vertices its flow stood on, summed over its rounds, over ``budget``: kept and residual
-    are the series cut at T_s, whatever batch the source is in, and its walks are the same alone or in a batch."""
+def test_each_flow_entry_stops_pushing_by_its_own_mass(dangling, monkeypatch):
+    """With a threshold (sparse layout), in round t an entry of mass x on a vertex of out-degree d
+    pushes while x >= threshold·(1-α)^t·max(d, 1), and otherwise stays in the residual as it is:
+    kept and residual recomputed densely per source, whatever batch the source is in; sources
+    park different shares at different rounds; and its walks are the same alone or in a batch."""
     monkeypatch.setattr(push, "DENSE_FLOW_ENTRIES", 0)
     adjacency = _weighted_digraph()
-    n, rounds, budget = adjacency.shape[0], 8, 110.0
-    out_degree = np.diff(adjacency.indptr)
+    n, rounds, threshold = adjacency.shape[0], 8, 0.004
+    arcs = np.maximum(np.diff(adjacency.indptr), 1)
     transition = transition_csr(adjacency.indptr, adjacency.indices, adjacency.data)
     sources = np.array([0, 7, 12, 33, 39])
-    kept, residual = (_as_dense(m) for m in push_flow(sources, transition, rounds, ALPHA, dangling, budget=budget))
-    stopped_at = []
+    kept, residual = (_as_dense(m) for m in push_flow(sources, transition, rounds, ALPHA, dangling,
+                                                       threshold=threshold))
     for i, s in enumerate(sources):
         p = _dense_transition(adjacency, dangling, s)
-        state, expected, t, spent = np.eye(n)[s], np.zeros(n), 0, 0
-        while t < rounds and spent + out_degree[state > 0].sum() <= budget:
-            spent += out_degree[state > 0].sum()
-            expected += ALPHA * (1 - ALPHA) ** t * state
-            state = state @ p
-            t += 1
-        stopped_at.append(t)
+        flow, expected, parked = np.eye(n)[s], np.zeros(n), np.zeros(n)
+        for t in range(rounds):
+            thin = flow < threshold * (1 - ALPHA) ** t * arcs
+            parked += np.where(thin, flow, 0.0)
+            flow = np.where(thin, 0.0, flow)
+            expected += ALPHA * flow
+            flow = (1 - ALPHA) * flow @ p
         assert np.allclose(kept[i, :n], expected, rtol=0, atol=1e-13), s
-        assert np.allclose(residual[i], (1 - ALPHA) ** t * state, rtol=0, atol=1e-13), s
-    assert len(set(stopped_at)) >= 3, stopped_at  # sources stop at different rounds
+        assert np.allclose(residual[i], parked + flow, rtol=0, atol=1e-13), s
+    masses = residual.sum(axis=1)
+    # flow parked before the last round leaves more than (1-α)^rounds, and each source its own share
+    assert len(set(np.round(masses, 9).tolist())) == len(sources) and masses.max() > (1 - ALPHA) ** rounds + 0.01, masses
     graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data)
 
     def run(batch):
-        return _rows(walk_scores(batch, graph, 300, ALPHA, "visits", dangling, 100, 11, push.PushPlan(rounds, budget)),
-                     len(batch), n + 1)
+        return _rows(walk_scores(batch, graph, 300, ALPHA, "visits", dangling, 100, 11,
+                                 push.PushPlan(rounds, threshold)), len(batch), n + 1)
 
     together = run(sources)
     for i, s in enumerate(sources):
@@ -514,7 +517,7 @@ def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
         p[np.arange(SINKS), s if dangling == "source" else np.arange(SINKS)] = 1.0
         return 0.15 * np.linalg.inv(np.eye(n) - 0.85 * p)
 
-    for rounds, threshold in ((4, 0.0), (8, push_threshold(30, 0.15))):
+    for rounds, threshold in ((4, 0.0), (8, ONE * push.push_threshold(30, 0.15))):
         runs = [_push_sharded(adjacency, bounds, sources, 0.15, dangling, rounds, threshold, weighted)
                 for bounds in ([0, n], [0, SINKS, 6, 23, n], list(range(n + 1)))]
         for kept, parked in runs[1:]:
@@ -627,7 +630,7 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     names = local.names[sources]
     params = PPRParams(restart_prob=0.3, walks_per_source=40, top_k=local.n, strategy="distributed",
                        max_steps=30, dangling=dangling, estimator=estimator, seed=5)
-    expected = _distributed_push_in_one_process(local.adjacency, sources, params, push_threshold(40, 0.3))
+    expected = _distributed_push_in_one_process(local.adjacency, sources, params, ONE * push.push_threshold(40, 0.3))
     default = fully_ppr(graph, params, sources=[int(s) for s in names])
     assert np.array_equal(dense_rows(_frame(default), local.names, names, local.n, local.ids_of), expected)
     monkeypatch.setattr(distributed_module, "SHARD_BYTES", 1000)  # 8 or more shards of 1 to 6 vertices
@@ -656,21 +659,21 @@ def test_the_walk_indexs_discard_walks_are_the_same_in_both_strategies(weighted_
 
 
 def test_sources_of_a_large_graph_push_by_cost_the_same_on_spark_and_in_the_twin(spark):
-    """Above DENSE_MAX_VERTICES the auto push gives every source its own budget: on a Chung–Lu graph
-    the sources stop after different numbers of rounds, and Spark's numbers are the twin's, bit for bit."""
+    """Above DENSE_MAX_VERTICES the auto push lets every entry stop by its own mass: on a Chung–Lu
+    graph the sources leave different residual masses, and Spark's numbers are the twin's, bit for bit."""
     edges = chung_lu(spark, push.DENSE_MAX_VERTICES + 4_000, 2.5, 8.0, seed=3, slices=2)
     graph = Graph.from_edges(edges, directed=False)
     local = LocalGraph.from_pandas(edges.toPandas(), options=GraphOptions(directed=False))
     assert local.n == graph.n > push.DENSE_MAX_VERTICES
     params = PPRParams(walks_per_source=300, top_k=local.n, seed=4)
     plan = params.push_plan(local.n, local.num_arcs)
-    assert plan.budget is not None
+    assert plan.threshold is not None
     sources = local.names[np.random.default_rng(2).choice(local.n, 12, replace=False)]
     ids = local.ids_of(sources)
     transition = transition_csr(local.adjacency.indptr, local.adjacency.indices, None)
-    kept, _ = push_flow(ids, transition, plan.rounds, ALPHA, "source", budget=plan.budget)
-    rounds = np.round(np.log1p(-np.asarray(kept.sum(axis=1)).ravel()) / np.log(1 - ALPHA)).astype(int)
-    assert len(set(rounds.tolist())) >= 2 and rounds.max() <= plan.rounds, rounds
+    _, residual = push_flow(ids, transition, plan.rounds, ALPHA, "source", threshold=plan.threshold)
+    masses = np.asarray(residual.sum(axis=1)).ravel()
+    assert len(set(np.round(masses, 9).tolist())) >= 6 and masses.min() >= (1 - ALPHA) ** plan.rounds - 1e-12, masses
     spark_rows = dense_rows(_frame(fully_ppr(graph, params, sources=[int(s) for s in sources])), local.names,
                             sources, local.n, local.ids_of)
     assert np.array_equal(spark_rows, monte_carlo_ppr(local, ids, params).toarray())

@@ -153,11 +153,11 @@ def test_row_sums_are_running_sums_whatever_the_batch(order):
 
 
 def test_finishing_in_place_refuses_what_it_cannot_bound():
-    """Pruned flow has no in-place bound, a budget belongs to the sparse layout, and a trend needs two rounds."""
+    """Pruned flow has no in-place bound, a threshold belongs to the sparse layout, and a trend needs two rounds."""
     _, transition = _small_graph()
     with pytest.raises(ValueError, match="prune"):
         push_flow(np.array([7]), transition, 4, 0.15, "source", prune=1e-4, walks_to_beat=100)
     with pytest.raises(ValueError, match="not both"):
-        push.PushPlan(8, budget=100.0, walks_to_beat=100)
+        push.PushPlan(8, threshold=1e-4, walks_to_beat=100)
     with pytest.raises(ValueError, match="rounds >= 2"):
         push.PushPlan(1, extra_rounds=3, walks_to_beat=100)

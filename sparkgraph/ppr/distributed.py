@@ -65,8 +65,8 @@ from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism, release, truncate_lineage
 from sparkgraph.udfs.packing import decode_chunk, encode_chunk
-from sparkgraph.udfs.push import FINISHING_POLICIES, SPARSE_PUSH_ROUNDS
-from sparkgraph.udfs.shard_push import Flow, push_round, push_threshold, residual_matrix
+from sparkgraph.udfs.push import FINISHING_POLICIES, SPARSE_PUSH_ROUNDS, push_threshold
+from sparkgraph.udfs.shard_push import ONE, Flow, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
     Tally,
     Walkers,
@@ -87,15 +87,15 @@ MERGE_EVERY = 16  # rounds between merges of the counts
 # other (one row per shard and task held 35 MiB on BlogCatalog, and a 4g driver ran out of heap)
 ROW_ENTRIES = 1 << 16
 # kinds of rows a round reads and writes: new sources; walkers; counts; flow still pushing; parked
-# flow waiting at its source's shard (``step``: rounds still to wait) until the source's push is over
+# flow, bound for its source's shard, due there (``due``) the round after the source's push is over
 SPAWN, WALKING, COUNTS, FLOW, PARKED = 2, 0, 1, 3, 4
-CARRIED = (WALKING, FLOW, PARKED)  # the kinds that move on to the next round
+CARRIED = (WALKING, FLOW)  # the kinds that go on to the next round (parked rows wait for theirs)
 
 LIST_COLUMNS = ("source", "key", "step", "pos", "flow", "visits", "ends")  # in the schemas' order
-WALKER_COLUMNS = ["kind", "shard", "source", "key", "step", "pos", "flow"]  # spawn rows hold only sources
+WALKER_COLUMNS = ["kind", "shard", "due", "source", "key", "step", "pos", "flow"]  # spawn rows hold only sources
 COUNT_COLUMNS = ["shard", "source", "pos", "visits", "ends", "flow"]  # shard: the sources' bucket; pos: the targets
-WALKER_SCHEMA = ("kind int, shard int, source array<long>, key array<long>, step array<long>, pos array<long>, "
-                 "flow array<long>")
+WALKER_SCHEMA = ("kind int, shard int, due int, source array<long>, key array<long>, step array<long>, "
+                 "pos array<long>, flow array<long>")
 ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>"
 COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>, "
                  "flow array<long>")
@@ -169,10 +169,11 @@ def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray) -> DataFra
     return packed.repartition(len(bounds) - 1, "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_entries: int) -> pa.Table:
+def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_entries: int,
+             due: int | None = None) -> pa.Table:
     """Rows of the round schema: per distinct ``key`` (its ``shard`` column: a shard, or a source
     bucket for counts), rows of at most ``row_entries`` (:data:`ROW_ENTRIES`) of its values in each
-    given column's array; the other columns null."""
+    given column's array; the other columns null, ``due`` too unless given."""
     order = np.argsort(key, kind="stable")
     key = key[order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.empty(0, bool)
@@ -183,7 +184,8 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_ent
         raise ValueError(f"{len(key)} entries in one Arrow table; more count buckets are needed")
     offsets = pa.array(np.r_[starts, len(key)].astype(np.int32))
     rows = len(starts)
-    table = {"kind": pa.array(np.full(rows, kind, np.int32)), "shard": pa.array(key[starts].astype(np.int32))}
+    table = {"kind": pa.array(np.full(rows, kind, np.int32)), "shard": pa.array(key[starts].astype(np.int32)),
+             "due": pa.nulls(rows, pa.int32()) if due is None else pa.array(np.full(rows, due, np.int32))}
     for name in LIST_COLUMNS:
         table[name] = (pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.int64)))
                        if name in columns else pa.nulls(rows, pa.list_(pa.int64())))
@@ -202,9 +204,9 @@ def _count_rows(tally: Tally, buckets: int, row_entries: int) -> pa.Table:
                      "flow": tally.flow}, row_entries)
 
 
-def _flow_rows(kind: int, route: np.ndarray, flow: Flow, row_entries: int) -> pa.Table:
+def _flow_rows(kind: int, route: np.ndarray, flow: Flow, row_entries: int, due: int | None = None) -> pa.Table:
     return _grouped(kind, route, {"source": flow.source, "pos": flow.pos, "flow": flow.amount, "step": flow.step},
-                    row_entries)
+                    row_entries, due)
 
 
 def _flow_of(table: pa.Table) -> Flow:
@@ -240,21 +242,23 @@ class ShardPush:
 
     @staticmethod
     def of(params: PPRParams, dangling: str) -> ShardPush:
-        """``push_rounds`` for every entry (threshold 0) when set; auto: FORA's threshold
-        (:func:`~sparkgraph.udfs.shard_push.push_threshold`: the push costs at most what the walks
-        cost), within ``SPARSE_PUSH_ROUNDS``; none under ``discard`` (the walk index's walks)."""
+        """``push_rounds`` for every entry (threshold 0) when set; auto: the sparse layout's rule
+        (:func:`~sparkgraph.udfs.push.push_threshold`: each round costs at most what the walks
+        cost), within ``SPARSE_PUSH_ROUNDS``, whatever the graph's size; none under ``discard``
+        (the walk index's walks)."""
         if dangling not in FINISHING_POLICIES or params.push_rounds == 0:
             return ShardPush(0, 0.0)
         if params.push_rounds is not None:
             return ShardPush(params.push_rounds, 0.0)
-        return ShardPush(SPARSE_PUSH_ROUNDS, push_threshold(params.walks_per_source, params.restart_prob))
+        return ShardPush(SPARSE_PUSH_ROUNDS, ONE * push_threshold(params.walks_per_source, params.restart_prob))
 
 
 def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
-                row_entries: int, push: ShardPush):
-    """The cogrouped function of a round: push one shard's flow once, start the walkers of the
-    sources whose push is over, walk the shard's walkers; emit what travels on (keyed by its
-    shard's route) and counts."""
+                row_entries: int, push: ShardPush, round_index: int):
+    """The cogrouped function of round ``round_index``: push one shard's flow once, start the walkers
+    of the sources whose push is over (their parked flow is due), walk the shard's walkers; emit what
+    travels on (keyed by its shard's route), parked flow (keyed by its source's shard, with the round
+    it is due there) and counts."""
     p = params
     shard_of = _inverse(routes)
 
@@ -286,22 +290,21 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
             kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
                                               push.rounds, push.threshold)
             tallies.append(Tally(kept.source, kept.pos, *np.zeros((2, len(kept)), np.int64), kept.amount))
+            moved = summed(moved)  # (one entry per source and vertex: a third of the rows on cnr-2000)
             out.append(_flow_rows(FLOW, route(moved.pos), moved, row_entries))
-            stopped.step = push.rounds - stopped.step  # rounds until the source's last push is over
-            out.append(_flow_rows(PARKED, route(stopped.source), stopped, row_entries))
+            # a source that entered at round b pushes at rounds b..b+rounds: its flow is all parked
+            # by then, and due at its shard the round after, whatever its entries did
+            due = round_index + push.rounds - stopped.step + 1
+            for when in np.unique(due):
+                at = stopped.take(due == when)
+                out.append(_flow_rows(PARKED, route(at.source), at, row_entries, int(when)))
         elif len(new_sources):
             walkers.append(spawn(new_sources, p.walks_per_source, p.seed))
-        if parked is not None:  # flow parked by sources of this shard
-            waiting = _flow_of(parked)
-            ready = waiting.step == 0
-            later = waiting.take(~ready)
-            later.step -= 1
-            out.append(_flow_rows(PARKED, route(later.source), later, row_entries))
-            if ready.any():
-                sources, residual, mass = residual_matrix(waiting.take(ready))
-                walkers.append(spawn_from_residual(sources, residual, p.walks_per_source, p.seed))
-                tallies.append(Tally(sources, np.full(len(sources), mass_target(n)),
-                                     *np.zeros((2, len(sources)), np.int64), mass))
+        if parked is not None:  # the whole parked flow of sources of this shard whose push is over
+            sources, residual, mass = residual_matrix(_flow_of(parked))
+            walkers.append(spawn_from_residual(sources, residual, p.walks_per_source, p.seed))
+            tallies.append(Tally(sources, np.full(len(sources), mass_target(n)), *np.zeros((2, len(sources)), np.int64),
+                                 mass))
         if moving is not None:
             walkers.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
                                    _flat(moving, "step"), _flat(moving, "pos")))
@@ -327,34 +330,43 @@ def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int) -> D
     return truncate_lineage(merged)
 
 
-def _walk_rounds(shards: DataFrame, spawn_rows, walk, batches: int, num_shards: int, buckets: int, n: int,
-                 row_entries: int, last_round: int, outputs: list, merged: list, started: float) -> list[DataFrame]:
-    """Run rounds until every batch is in and no walker or flow is left (after ``last_round`` rounds
-    at most: batches, pushes, waits and steps); returns the count pieces not yet merged. ``outputs`` and
-    ``merged`` are the caller's lists of checkpoints to release (updated here)."""
+def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, batches: int, push_rounds: int, num_shards: int,
+                 buckets: int, n: int, row_entries: int, last_round: int, outputs: list, merged: list,
+                 started: float) -> list[DataFrame]:
+    """Run rounds until every batch is in, its push over and no walker or flow is left (after
+    ``last_round`` rounds at most: batches, pushes and steps); returns the count pieces not yet
+    merged. ``walk_of(r)``: round r's function (:func:`_walk_round`). ``outputs`` and ``merged`` are
+    the caller's lists of checkpoints to release (updated here)."""
     spark = shards.sparkSession
+    # parked rows wait in the round output that wrote them until they are due (push_rounds + 1
+    # rounds at most): the outputs of that many rounds stay held
+    window = push_rounds + 2 if push_rounds else 1
+    settled = batches + (push_rounds + 1 if push_rounds else 0)  # rounds before which parked rows may be due
     carried, pieces, rounds = None, [], 0
-    while True:  # ends when every batch is in and no walker is left
-        incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else [])
+    while True:
+        due = [o.filter((F.col("kind") == PARKED) & (F.col("due") == rounds)).select(*WALKER_COLUMNS)
+               for o in outputs[-window:]] if push_rounds else []
+        incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else []) + due
         job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
                                f"(batches in {min(rounds + 1, batches)} of {batches})")
-        # one action per round: the round's output (walkers that left their shard, and counts) is
-        # materialised once; its walkers feed the next round, its counts wait for the next merge
+        # one action per round: the round's output (flow, walkers that left their shard, parked flow
+        # and counts) is materialised once; flow and walkers feed the next round, parked flow the
+        # round it is due, counts the next merge
         out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
-                               .cogroup(shards.groupBy("shard")).applyInArrow(walk, ROUND_SCHEMA))
+                               .cogroup(shards.groupBy("shard")).applyInArrow(walk_of(rounds), ROUND_SCHEMA))
         outputs.append(out)
         carried = out.filter(F.col("kind").isin(*CARRIED)).select(*WALKER_COLUMNS)
         pieces.append(out.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
         rounds += 1
         progress.advance("rounds (batches + push + the longest walk, at most)", rounds, last_round)
-        if rounds >= batches and carried.count() == 0:
+        if rounds >= settled and carried.count() == 0:
             log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
             return pieces
         if len(pieces) == MERGE_EVERY:
             compacted = _merge(merged + pieces, buckets, n, row_entries)
-            for frame in outputs[:-1] + merged:  # the last output holds the walkers still moving
+            for frame in outputs[:-window] + merged:  # the last outputs hold flow, walkers and parked rows
                 release(frame)
-            outputs[:] = outputs[-1:]
+            outputs[:] = outputs[-window:]
             merged[:] = [compacted]
             pieces = []
             log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
@@ -410,13 +422,16 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
     push = ShardPush.of(params, dangling)
-    walk = _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push)
+
+    def walk_of(round_index: int):
+        return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, round_index)
+
     outputs: list[DataFrame] = []  # every round's checkpoint still held; released at the end, or on failure
     merged: list[DataFrame] = []
     try:
         last_round = batches + (push.rounds + 2 if push.rounds else 0) + params.max_steps + 1
-        pieces = _walk_rounds(shards, spawn_rows, walk, batches, num_shards, buckets, n, row_entries, last_round,
-                              outputs, merged, started)
+        pieces = _walk_rounds(shards, spawn_rows, walk_of, batches, push.rounds, num_shards, buckets, n, row_entries,
+                              last_round, outputs, merged, started)
 
         def scores(table: pa.Table) -> pa.Table:
             source, target, score = tally_scores(merge_tallies([_tally_of(table)], n), omega, params.restart_prob, n,

@@ -51,8 +51,9 @@ class PushPlan:
     """How far a batch pushes before its walks (:func:`auto_push`).
 
     Attributes:
-        rounds: Rounds of exact flow every source pushes (at most, with ``budget``; 0: plain walks).
-        budget: Arcs one source's push may touch in all (sparse layout); None: every source pushes ``rounds``.
+        rounds: Rounds of exact flow every source pushes (at most, with ``threshold``; 0: plain walks).
+        threshold: Flow per out-arc an entry needs to push in the first round, ``(1-α)^t`` times
+            that after ``t`` pushes (:func:`push_threshold`, sparse layout); None: every entry pushes.
         extra_rounds: Rounds a source may push beyond ``rounds`` while it heads for finishing in
             place (needs ``rounds >= 2``: the trend takes two ratios).
         walks_to_beat: ω: a source finishes in place once that errs less than ω walks would
@@ -60,19 +61,20 @@ class PushPlan:
     """
 
     rounds: int
-    budget: float | None = None
+    threshold: float | None = None
     extra_rounds: int = 0
     walks_to_beat: int | None = None
 
     def __post_init__(self) -> None:
-        if self.walks_to_beat is not None and self.budget is not None:
-            raise ValueError("a push plan finishes in place (dense layout) or has a budget (sparse), not both")
+        if self.walks_to_beat is not None and self.threshold is not None:
+            raise ValueError("a push plan finishes in place (dense layout) or has a threshold (sparse), not both")
         if self.extra_rounds and (self.walks_to_beat is None or self.rounds < 2):
             raise ValueError("extra_rounds need walks_to_beat and rounds >= 2")
 
     def describe(self) -> str:
-        if self.budget is not None:
-            return f"at most {self.rounds} push rounds, within {self.budget:,.0f} arcs per source"
+        if self.threshold is not None:
+            return (f"at most {self.rounds} push rounds, each costing a source at most what its walks cost "
+                    f"(threshold {self.threshold:.3g} per out-arc)")
         if self.walks_to_beat is not None:
             return (f"{self.rounds} push rounds (up to {self.extra_rounds} more), then in place where its bound "
                     f"beats {self.walks_to_beat} walks")
@@ -86,9 +88,9 @@ def auto_push(n: int, arcs: int, walks: int, restart_prob: float, dangling: str 
 
     Sparse layout: a round costs the arcs it touches (the out-degrees of the vertices a source's
     flow stands on), which grows every round, fast in a social graph, slowly in a web graph
-    with strong locality: each source pushes rounds while their arcs in all stay within
-    ``ω/α · STEP_COST_SPARSE_ARCS`` (the push costs at most about what the walks cost), at most
-    ``SPARSE_PUSH_ROUNDS``.
+    with strong locality: every flow entry pushes while it holds enough flow per out-arc that the
+    round costs the source at most what its walks cost (:func:`push_threshold`), at most
+    ``SPARSE_PUSH_ROUNDS`` rounds; the rest waits for the walks.
 
     Dense layout (graphs of up to ``DENSE_MAX_VERTICES``): every round costs every source the
     same, ``arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES`` walk steps. Each source
@@ -101,13 +103,13 @@ def auto_push(n: int, arcs: int, walks: int, restart_prob: float, dangling: str 
 
     Example:
         >>> auto_push(100_000, 2_000_000, 1000, 0.15)
-        PushPlan(rounds=8, budget=13333.333333333334, extra_rounds=0, walks_to_beat=None)
+        PushPlan(rounds=8, threshold=7.5e-05, extra_rounds=0, walks_to_beat=None)
         >>> auto_push(10_312, 667_966, 1000, 0.15).extra_rounds
         3
     """
     steps = walks / restart_prob
     if not dense_layout(n):
-        return PushPlan(SPARSE_PUSH_ROUNDS, steps * STEP_COST_SPARSE_ARCS)
+        return PushPlan(SPARSE_PUSH_ROUNDS, push_threshold(walks, restart_prob))
     if dangling not in FINISHING_POLICIES:
         return PushPlan(DENSE_PUSH_ROUNDS)
     per_round = arcs / STEP_COST_DENSE_ARCS + n / STEP_COST_DENSE_VERTICES
@@ -116,6 +118,26 @@ def auto_push(n: int, arcs: int, walks: int, restart_prob: float, dangling: str 
 
 
 FINISHING_POLICIES = ("source", "stop")  # policies whose P is stochastic, as the in-place bound needs
+
+
+def push_threshold(walks: int, restart_prob: float) -> float:
+    """The flow per out-arc (a share of a source's whole flow) an entry needs to push in its first
+    round; after ``t`` pushes it needs ``(1-α)^t`` times that.
+
+    A per-round form of FORA's rule (Wang et al., KDD 2017: push while ``r(v) >= r_max·d(v)``). A
+    source's ω walks take ω/α steps, the work of ``B = ω/α · STEP_COST_SPARSE_ARCS`` arcs; the
+    threshold is ``1/B``. The flow left after ``t`` pushes holds at most ``(1-α)^t``, so the entries
+    of mass ``x`` on vertices of out-degree ``d`` that push in round ``t`` touch
+    ``Σd <= Σx / ((1-α)^t / B) <= B`` arcs: each round costs a source at most what its walks
+    cost. (FORA's own ``r_max`` bounds all rounds together, loosely: on a social graph it stops
+    after two rounds where the walks would pay for a third.) Every entry decides alone, so the
+    rule is the same in a task that sees one shard of the graph (:mod:`sparkgraph.udfs.shard_push`).
+
+    Example:
+        >>> push_threshold(1000, 0.15)                           # 1 / (1000 / 0.15 · 2)
+        7.5e-05
+    """
+    return restart_prob / (STEP_COST_SPARSE_ARCS * walks)
 
 
 def dense_layout(n: int) -> bool:
@@ -146,11 +168,11 @@ def in_batches(sources: np.ndarray, n: int, run: Callable[[np.ndarray], tuple[np
 
 
 def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, restart_prob: float,
-              dangling: str, prune: float = 0.0, budget: float | None = None, extra_rounds: int = 0,
+              dangling: str, prune: float = 0.0, threshold: float | None = None, extra_rounds: int = 0,
               walks_to_beat: int | None = None
               ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray | sp.csr_matrix]:
-    """Exact flow from the sources for ``rounds`` rounds (each row its own number with ``budget`` or
-    ``walks_to_beat``): ``(kept, residual)``.
+    """Exact flow from the sources for ``rounds`` rounds (each entry or row its own number with
+    ``threshold`` or ``walks_to_beat``): ``(kept, residual)``.
 
     ``kept`` (sources x n+1) is what those rounds settle exactly (α of the flow each round;
     column n holds the jump share under ``discard``); ``residual`` (sources x n) is the flow
@@ -161,9 +183,9 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     a small graph; callers keep batches to :func:`dense_batch` sources), larger ones sparse CSR
     matrices. Each row is computed from its own source alone, the same in any batch.
 
-    ``budget`` (sparse layout only): a row stops pushing before the round that would bring the arcs
-    its rounds touched (the out-degrees of the vertices its flow stood on) over ``budget``; its flow
-    stays in ``residual``. Rows stop one by one, each by its own flow alone (:func:`auto_push`).
+    ``threshold`` (sparse layout only): in round ``t`` (from 0) an entry holding less than
+    ``threshold · (1-α)^t`` per out-arc of its vertex (one arc for a vertex without) stops pushing
+    and stays in ``residual`` as it is (:func:`push_threshold`); each entry decides alone.
 
     ``walks_to_beat`` (dense layout, ``source`` or ``stop`` policy, not with ``prune``): from round
     ``rounds`` on, a row whose flow placed where it stands errs less than ``walks_to_beat`` walks would
@@ -184,10 +206,9 @@ def push_flow(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, resta
     kept = sp.csr_matrix((len(sources), n + 1))
     parked = sp.csr_matrix((len(sources), n))
     out_degree = np.diff(transition.indptr).astype(np.float64)
-    spent = np.zeros(len(sources))
-    for _ in range(rounds):
-        if budget is not None:
-            flow, stopped = _stop_costly_rows(flow, out_degree, spent, budget)
+    for t in range(rounds):
+        if threshold is not None:
+            flow, stopped = _stop_thin_entries(flow, out_degree, threshold * (1 - restart_prob) ** t)
             parked = parked + stopped
             if not flow.nnz:
                 break
@@ -321,22 +342,16 @@ def _dense_push(sources: np.ndarray, transition: sp.csr_matrix, rounds: int, res
     return kept, residual
 
 
-def _stop_costly_rows(flow: sp.csr_matrix, out_degree: np.ndarray, spent: np.ndarray, budget: float
-                      ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """``(flow, stopped)``: the rows whose next round would bring their arcs touched (``spent``,
-    updated here) over ``budget`` move from ``flow`` to ``stopped`` whole; the others stay as they are."""
-    rows_of = np.repeat(np.arange(flow.shape[0]), np.diff(flow.indptr))
-    costs = np.bincount(rows_of, weights=out_degree[flow.indices], minlength=flow.shape[0])
-    costly = spent + costs > budget
-    spent += np.where(costly, 0.0, costs)
-    if not costly.any():
-        return flow, sp.csr_matrix(flow.shape)
-    keep = sp.diags((~costly).astype(np.float64))
-    stop = sp.diags(costly.astype(np.float64))
-    running, stopped = (keep @ flow).tocsr(), (stop @ flow).tocsr()
+def _stop_thin_entries(flow: sp.csr_matrix, out_degree: np.ndarray, per_arc: float
+                       ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``(flow, stopped)``: the entries holding less than ``per_arc`` per out-arc of their vertex
+    (one for a vertex without) move from ``flow`` to ``stopped``."""
+    thin = flow.data < per_arc * np.maximum(out_degree[flow.indices], 1)
+    running, stopped = flow.copy(), flow.copy()
+    running.data[thin] = 0
+    stopped.data[~thin] = 0
     for matrix in (running, stopped):
         matrix.eliminate_zeros()
-        matrix.sort_indices()  # entries by column, as every round leaves them
     return running, stopped
 
 

@@ -12,14 +12,10 @@ and walked flow is the same whatever the shards, batches or tasks. Every split i
 (each arc's share is the difference of two rounded running shares, the last arc taking the rest),
 so a source's kept and residual units add up to :data:`ONE` exactly.
 
-Which entries push is every entry's own decision, a per-round form of FORA's rule (Wang et al.,
-KDD 2017, push while ``r(v) >= r_max·d(v)``): an entry of ``x`` units on a vertex of out-degree
-``d``, after ``t`` pushes, pushes while ``x >= threshold · (1-α)^t · max(d, 1)`` (:func:`push_threshold`)
-and ``t < rounds``. A source's flow after ``t`` pushes holds at most ``(1-α)^t`` of :data:`ONE`, so
-its round-``t`` pushes touch at most ``Σd <= Σx / (threshold·(1-α)^t) <= ONE / threshold`` arcs:
-each round costs at most ``ONE / threshold`` arcs, set to what the source's walks cost. FORA's own
-``r_max`` bounds all rounds together by the same cost, but its bound is loose by the rounds'
-geometric decay: on a social graph it stops after two rounds where the walks would pay for three.
+Which entries push is the broadcast strategy's rule (:func:`~sparkgraph.udfs.push.push_threshold`),
+every entry deciding alone: after ``t`` pushes, an entry of ``x`` units on a vertex of out-degree
+``d`` pushes while ``x >= threshold · (1-α)^t · max(d, 1)`` and ``t < rounds``, so each round
+costs a source at most what its walks cost.
 
 Example:
     >>> g = walk_graph(np.array([0, 1, 2]), np.array([1, 0]), push=False)    # a 2-cycle, one shard
@@ -35,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from sparkgraph.udfs.push import STEP_COST_SPARSE_ARCS
 from sparkgraph.udfs.walks import WalkGraph
 
 FLOW_BITS = 60  # a source's flow is 2**60 units; its sums stay below 2**63 with room to spare
@@ -72,19 +67,6 @@ class Flow:
         return len(self.pos)
 
 
-def push_threshold(walks: int, restart_prob: float) -> float:
-    """The units of flow per out-arc an entry needs to push in its first round (:func:`push_round`)
-    when ω = ``walks``: ``ONE / B``, with ``B = ω/α · STEP_COST_SPARSE_ARCS`` the arcs' worth of work
-    a source's ω walks (ω/α steps) cost, so that each round of its push costs at most that
-    (module docstring).
-
-    Example:
-        >>> push_threshold(1000, 0.15) / ONE                     # 1 / (1000 / 0.15 · 2)
-        7.5e-05
-    """
-    return ONE * restart_prob / (STEP_COST_SPARSE_ARCS * walks)
-
-
 def summed(flow: Flow) -> Flow:
     """One entry per (source, pos): the amounts summed exactly, the largest ``step`` kept
     (a source's flow in one round shares one step); sorted by source, then pos."""
@@ -110,8 +92,9 @@ def push_round(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: flo
         dangling: ``source`` (flow on a vertex without out-arcs moves to its source) or ``stop``
             (it is kept there whole: the walk would end there).
         rounds: Pushes a source's flow makes at most.
-        threshold: :func:`push_threshold` (0: every entry pushes, for ``rounds`` rounds); an entry
-            after ``t`` pushes needs ``threshold · (1-α)^t`` units per out-arc.
+        threshold: Units per out-arc an entry needs to push in its first round, ``(1-α)^t`` times
+            that after ``t`` pushes (``ONE`` × :func:`~sparkgraph.udfs.push.push_threshold`; 0:
+            every entry pushes, for ``rounds`` rounds).
 
     Returns:
         ``kept``: units settled exactly, per (source, vertex); ``moved``: the pushed flow on

@@ -201,7 +201,7 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         seed: Random seed (``0 <= seed < 2**63``); each source draws from its own stream of it.
         push: Rounds of exact flow before the walks (push-then-walk), or a whole
             :class:`~sparkgraph.udfs.push.PushPlan` (:func:`~sparkgraph.udfs.push.auto_push`: a
-            budget per source, or rounds, extra rounds and finishing in place). The ω walks of a
+            per-round threshold, or rounds, extra rounds and finishing in place). The ω walks of a
             source start from its residual flow and carry only its mass ((1-α)^rounds after
             ``rounds`` rounds); a source that finishes in place walks none.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
@@ -236,7 +236,7 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
     kept = None
     if plan.rounds > 0:
         kept, residual = push_flow(sources, graph.transition, plan.rounds, restart_prob, dangling,
-                                   budget=plan.budget, extra_rounds=plan.extra_rounds,
+                                   threshold=plan.threshold, extra_rounds=plan.extra_rounds,
                                    walks_to_beat=plan.walks_to_beat)
         owner, pos, scale = start_walkers(residual, omega, start_offsets(seed, sources))
     else:
