@@ -342,21 +342,37 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, batches: int, push_roun
     # rounds at most): the outputs of that many rounds stay held
     window = push_rounds + 2 if push_rounds else 1
     settled = batches + (push_rounds + 1 if push_rounds else 0)  # rounds before which parked rows may be due
-    carried, pieces, rounds = None, [], 0
+    carried, pieces, rounds, split = None, [], 0, False
     while True:
         due = [o.filter((F.col("kind") == PARKED) & (F.col("due") == rounds)).select(*WALKER_COLUMNS)
                for o in outputs[-window:]] if push_rounds else []
         incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else []) + due
         job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
                                f"(batches in {min(rounds + 1, batches)} of {batches})")
-        # one action per round: the round's output (flow, walkers that left their shard, parked flow
-        # and counts) is materialised once; flow and walkers feed the next round, parked flow the
-        # round it is due, counts the next merge
-        out = truncate_lineage(union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
-                               .cogroup(shards.groupBy("shard")).applyInArrow(walk_of(rounds), ROUND_SCHEMA))
-        outputs.append(out)
-        carried = out.filter(F.col("kind").isin(*CARRIED)).select(*WALKER_COLUMNS)
-        pieces.append(out.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
+        # the round's output (flow, walkers that left their shard, parked flow and counts) is
+        # materialised once: flow and walkers feed the next round, parked flow the round it is due,
+        # counts the next merge. While sources push, flow and walkers get a checkpoint of their own,
+        # released after the next round, so the outputs held until a merge keep only counts and
+        # parked flow (a round of flow from eight batches of cnr-2000's sources holds ~25M entries;
+        # held for 16 rounds they filled this machine's memory)
+        out = (union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
+               .cogroup(shards.groupBy("shard")).applyInArrow(walk_of(rounds), ROUND_SCHEMA))
+        previous = carried if split else None  # the last round's own checkpoint of flow and walkers
+        split = rounds < settled and push_rounds > 0  # (once every push is over, walkers only: one checkpoint)
+        if split:
+            out = out.persist(StorageLevel.MEMORY_AND_DISK)
+            carried = truncate_lineage(out.filter(F.col("kind").isin(*CARRIED)).select(*WALKER_COLUMNS))
+            held = truncate_lineage(out.filter(~F.col("kind").isin(*CARRIED)))
+            out.unpersist()
+            outputs.extend([carried, held])
+        else:
+            held = truncate_lineage(out)
+            outputs.append(held)
+            carried = held.filter(F.col("kind").isin(*CARRIED)).select(*WALKER_COLUMNS)
+        if previous is not None:
+            release(previous)
+            outputs[:] = [o for o in outputs if o is not previous]
+        pieces.append(held.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
         rounds += 1
         progress.advance("rounds (batches + push + the longest walk, at most)", rounds, last_round)
         if rounds >= settled and carried.count() == 0:
@@ -364,9 +380,10 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, batches: int, push_roun
             return pieces
         if len(pieces) == MERGE_EVERY:
             compacted = _merge(merged + pieces, buckets, n, row_entries)
-            for frame in outputs[:-window] + merged:  # the last outputs hold flow, walkers and parked rows
+            keep = outputs[-(window + 1):] if push_rounds else outputs[-1:]  # (with push: the carried frame too)
+            for frame in merged + [o for o in outputs if not any(o is k for k in keep)]:
                 release(frame)
-            outputs[:] = outputs[-window:]
+            outputs[:] = keep
             merged[:] = [compacted]
             pieces = []
             log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
