@@ -171,7 +171,9 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
         ("sparkgraph broadcast endpoints push0", PPRParams(top_k=100, push_rounds=0, estimator="endpoints", seed=1)),
     ]
     if name in args.distributed:
-        variants.append(("sparkgraph distributed visits", PPRParams(top_k=100, strategy="distributed", seed=1)))
+        variants += [("sparkgraph distributed visits", PPRParams(top_k=100, strategy="distributed", seed=1)),
+                     ("sparkgraph distributed visits push<=8",
+                      PPRParams(top_k=100, strategy="distributed", push_rounds=8, seed=1))]
     for label, params in variants:
         frame, seconds, runs = measured(lambda p=params: fully_ppr(graph, p, sources=list(sample)).toPandas())
         precision, l1 = accuracy(frame, local, sample, exact)
@@ -240,7 +242,7 @@ def matched_power_iteration(local, sample_ids, exact, ours: dict, cores: int, bu
 
 
 def all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, broadcast_seconds) -> dict:
-    """Every source by the distributed strategy (forced, push-then-walk at defaults), written as
+    """Every source by the distributed strategy (forced; at defaults it walks plainly), written as
     Parquet, next to the broadcast strategy's time in the same run; its sampled rows must equal the
     same strategy's run on those sources alone (a source's estimate does not depend on its batch)."""
     params = PPRParams(top_k=100, seed=1, strategy="distributed")

@@ -618,8 +618,9 @@ def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> n
                                                 ("stop", "endpoints")])
 def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_batches(
         weighted_sinks, dangling, estimator, monkeypatch):
-    """Push-then-walk in the distributed strategy (auto: the per-round threshold) on the weighted digraph
-    with sinks: the numbers of the same kernels run in one process, bit for bit, with the default
+    """Push-then-walk in the distributed strategy (push_rounds=8: at most 8 rounds, by the per-round
+    threshold) on the weighted digraph with sinks: the numbers of the same kernels run in one
+    process, bit for bit, with the default
     shards and with shards of 1 to 6 vertices (most pushes and steps cross a shard), in one batch or in
     many pipelined ones, in whole or cut rows, counts merged every other round; and within the
     estimator's bound of exact (the residual's walkers carry at most the source's mass, so the
@@ -629,7 +630,7 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     sources = np.sort(local.ids_of(names))
     names = local.names[sources]
     params = PPRParams(restart_prob=0.3, walks_per_source=40, top_k=local.n, strategy="distributed",
-                       max_steps=30, dangling=dangling, estimator=estimator, seed=5)
+                       max_steps=30, dangling=dangling, estimator=estimator, seed=5, push_rounds=8)
     expected = _distributed_push_in_one_process(local.adjacency, sources, params, ONE * push.push_threshold(40, 0.3))
     default = fully_ppr(graph, params, sources=[int(s) for s in names])
     assert np.array_equal(dense_rows(_frame(default), local.names, names, local.n, local.ids_of), expected)

@@ -45,11 +45,13 @@ class PPRParams:
             8 rounds, then each source whose flow has mixed so far that placing it where it stands
             errs (by a proven bound) less than ω walks do on any graph we measured finishes there,
             without walks; a source heading that way may push on for as many rounds as its walks
-            cost. Above, and in the distributed strategy whatever the size: every flow entry pushes
-            while it holds enough flow per out-arc that the round costs the source no more than
-            its walks (sparkgraph.udfs.push.push_threshold), at most 8 rounds, so flow in a dense
-            neighbourhood (a social graph) stops after a few rounds and flow in a local
-            neighbourhood (a web graph) goes on. A number pushes every entry that many rounds.
+            cost. Above: every flow entry pushes while it holds enough flow per out-arc that the
+            round costs the source no more than its walks (sparkgraph.udfs.push.push_threshold),
+            at most 8 rounds, so flow in a dense neighbourhood (a social graph) stops after a few
+            rounds and flow in a local neighbourhood (a web graph) goes on. A number pushes every
+            entry that many rounds (broadcast). The distributed strategy pushes only when given a
+            number, as at most that many rounds by the same per-entry rule; auto walks plainly
+            there for now (its push's memory at scale is not under control yet).
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
