@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
+import re
 
 import networkx as nx
 import numpy as np
@@ -32,6 +34,7 @@ from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_round, residual_mat
 from sparkgraph.udfs.shard_walks import (
     Tally,
     Walkers,
+    complete_sources,
     mass_target,
     merge_tallies,
     spawn,
@@ -458,9 +461,12 @@ def _shard_graph(adjacency: sp.csr_matrix, bounds: list[int], k: int, weighted: 
 
 
 def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling, max_steps, weighted) -> list:
-    """Walk ``carried`` shard by shard until every walk ends: the tallies."""
+    """Walk ``carried`` shard by shard until every walk ends: the tallies. After every round, the
+    sources the tallies call complete (every walker stopped) are exactly those with no walker left."""
     n = adjacency.shape[0]
     tallies = []
+    sources, walks = np.unique(carried.source, return_counts=True)
+    assert len(set(walks)) <= 1, "every source starts the same number of walkers"
     while len(carried):
         shard = np.searchsorted(bounds, carried.pos, side="right") - 1
         moved = []
@@ -470,6 +476,9 @@ def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling,
             tallies.append(tally)
             moved.append(leaving)
         carried = Walkers.concat(moved)
+        merged = merge_tallies(tallies, n)
+        complete = np.unique(merged.source[complete_sources(merged, int(walks[0]), n)])
+        assert np.array_equal(complete, np.setdiff1d(sources, carried.source))
     return tallies
 
 
@@ -572,11 +581,12 @@ def weighted_sinks(spark):
 
 @pytest.mark.parametrize("dangling,estimator", [("source", "visits"), ("stop", "endpoints"), ("stop", "visits")])
 def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_and_batches(
-        weighted_sinks, dangling, estimator, monkeypatch):
+        weighted_sinks, dangling, estimator, monkeypatch, caplog):
     """Sharded walks step exactly as the broadcast kernel does, on the sources' own streams, and
     count whole visits: the same numbers as the twin (and so as broadcast without push), bit for bit,
     over 8 shards of 3 to 9 vertices (most steps cross a shard; the kernel test above takes one per
-    vertex), in one batch or in many pipelined ones, in whole or cut rows;
+    vertex), in one batch or in many pipelined ones, in whole or cut rows, counts merged every other
+    round (sources whose walkers have all stopped are scored at a merge, the others at the end);
     on a graph with sinks, weights spanning 17 orders of magnitude."""
     graph, local = weighted_sinks
     sources = local.names[[0, 3, 9, 22, 31]]  # two sinks among them
@@ -590,11 +600,19 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     shards = len(distributed_module.shard_bounds(graph)) - 1
     assert shards >= 8
     pipelined = dataclasses.replace(params, walks_per_batch=150)  # 500·5 / (150·shards): two or three batches
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
+    assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
+
+
+def _scored_at_merges(caplog) -> list[int]:
+    """The entries each merge of a distributed run scored as final, from its log."""
+    found = (re.search(r"(\d+) scores of finished sources final", r.getMessage()) for r in caplog.records)
+    return [int(m.group(1)) for m in found if m]
 
 
 def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> np.ndarray:
@@ -617,7 +635,7 @@ def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> n
 # distributed cases do not make, only numpy inside their tasks)
 @pytest.mark.parametrize("dangling,estimator", [("source", "visits"), ("stop", "endpoints")])
 def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_batches(
-        weighted_sinks, dangling, estimator, monkeypatch):
+        weighted_sinks, dangling, estimator, monkeypatch, caplog):
     """Push-then-walk in the distributed strategy (push_rounds=8: at most 8 rounds, by the per-round
     threshold) on the weighted digraph with sinks: the numbers of the same kernels run in one
     process, bit for bit, over 8 shards of 3 to 9 vertices (most pushes and steps cross a shard; the
@@ -636,9 +654,11 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
     assert len(distributed_module.shard_bounds(graph)) - 1 >= 8
     pipelined = dataclasses.replace(params, walks_per_batch=10)  # 40·5 / (10·shards): two or three batches
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in names])), local.names, names,
                       local.n, local.ids_of)
     assert np.array_equal(rows, expected)
+    assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, sources, params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, sources))
 

@@ -41,6 +41,7 @@ from sparkgraph.local.ppr import exact_ppr
 from sparkgraph.output import atomic_output
 from sparkgraph.params import at_least, param, validate
 from sparkgraph.ppr import PPRParams, fully_ppr
+from sparkgraph.ppr.fully_ppr import describe_method
 from sparkgraph.report import degree_plot_png, markdown_table, pipeline_report
 from sparkgraph.session import SessionConfig
 
@@ -155,7 +156,7 @@ def ppr_section(graph, scores, config: Config) -> str:
     """The report's PPR section: a few top lists, and precision/L1 against exact PPR on sampled sources."""
     p = config.ppr
     lines = [f"\n## Personalized PageRank (top {p.top_k}, {p.walks_per_source} walks per source, "
-             f"α={p.restart_prob}, {p.estimator} estimator, {p.push_plan(graph.n, graph.num_arcs).describe()})\n"]
+             f"α={p.restart_prob}, {p.estimator} estimator, {describe_method(graph, p)})\n"]
     if config.check.sources <= 0:
         return "\n".join(lines)
     try:

@@ -71,6 +71,7 @@ from sparkgraph.udfs.shard_push import ONE, Flow, push_round, residual_matrix, s
 from sparkgraph.udfs.shard_walks import (
     Tally,
     Walkers,
+    complete_sources,
     mass_target,
     merge_tallies,
     spawn,
@@ -174,7 +175,8 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_ent
              due: int | None = None) -> pa.Table:
     """Rows of the round schema: per distinct ``key`` (its ``shard`` column: a shard, or a source
     bucket for counts), rows of at most ``row_entries`` (:data:`ROW_ENTRIES`) of its values in each
-    given column's array; the other columns null, ``due`` too unless given."""
+    given column's array; the other columns null, ``due`` too unless given. A column not of the
+    round schema (``score``: float64) comes after them."""
     order = np.argsort(key, kind="stable")
     key = key[order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.empty(0, bool)
@@ -190,6 +192,8 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_ent
     for name in LIST_COLUMNS:
         table[name] = (pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.int64)))
                        if name in columns else pa.nulls(rows, pa.list_(pa.int64())))
+    for name in columns.keys() - set(LIST_COLUMNS):
+        table[name] = pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.float64)))
     return pa.table(table)
 
 
@@ -254,6 +258,12 @@ class ShardPush:
         if dangling not in FINISHING_POLICIES or not params.push_rounds:
             return ShardPush(0, 0.0)
         return ShardPush(params.push_rounds, ONE * push_threshold(params.walks_per_source, params.restart_prob))
+
+    def describe(self) -> str:
+        if not self.rounds:
+            return "no push (the walks start at the sources)"
+        return (f"at most {self.rounds} push rounds, an entry pushing at round t while it holds at least "
+                f"{self.threshold / ONE:.3g}·(1-α)^t of its source's flow per out-arc")
 
 
 def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
@@ -323,23 +333,39 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
     return walk
 
 
-def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int) -> DataFrame:
-    """The count pieces merged per source bucket, with a short lineage."""
+def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walks: int, finish
+           ) -> tuple[DataFrame, DataFrame]:
+    """The count pieces merged per source bucket: ``(counts, finals)``, each with a short lineage.
+    ``counts``: the merged counts of sources still walking; ``finals``: the scores
+    (``finish(tally)``: source, target, score, as lists per bucket) of sources whose ``walks``
+    walkers have all stopped (:func:`~sparkgraph.udfs.shard_walks.complete_sources`), so that
+    their counts stop taking memory and no later merge reads them."""
     def merge(table: pa.Table) -> pa.Table:
         tally = merge_tallies([_tally_of(table)], n)
-        return _count_rows(tally, buckets, row_entries).select(COUNT_COLUMNS)  # the bucket's own sources
+        done = complete_sources(tally, walks, n)
+        counts = _count_rows(tally.take(~done), buckets, row_entries).select(COUNT_COLUMNS)
+        counts = counts.append_column("score", pa.nulls(counts.num_rows, pa.list_(pa.float64())))
+        source, target, score = finish(tally.take(done))
+        scores = _grouped(COUNTS, source % buckets, {"source": source, "pos": target, "score": score}, row_entries)
+        return pa.concat_tables([counts, scores.select(COUNT_COLUMNS + ["score"])])
 
-    merged = union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA)
-    return truncate_lineage(merged)
+    out = (union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA + ", score array<double>")
+           .persist(StorageLevel.MEMORY_AND_DISK))
+    counts = truncate_lineage(out.filter(F.col("score").isNull()).select(*COUNT_COLUMNS))
+    finals = truncate_lineage(out.filter(F.col("score").isNotNull()).select(
+        F.explode(F.arrays_zip(F.col("source").alias("source"), F.col("pos").alias("target"),
+                               F.col("score").alias("score"))).alias("entry")).select("entry.*"))
+    out.unpersist()
+    return counts, finals
 
 
-def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, batches: int, push_rounds: int, num_shards: int,
-                 buckets: int, n: int, row_entries: int, last_round: int, outputs: list, merged: list,
-                 started: float) -> list[DataFrame]:
+def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int, push_rounds: int, num_shards: int,
+                 last_round: int, outputs: list, merged: list, finals: list, started: float) -> list[DataFrame]:
     """Run rounds until every batch is in, its push over and no walker or flow is left (after
     ``last_round`` rounds at most: batches, pushes and steps); returns the count pieces not yet
-    merged. ``walk_of(r)``: round r's function (:func:`_walk_round`). ``outputs`` and ``merged`` are
-    the caller's lists of checkpoints to release (updated here)."""
+    merged. ``walk_of(r)``: round r's function (:func:`_walk_round`); ``merge_of(pieces)``: counts
+    and final scores (:func:`_merge`). ``outputs``, ``merged`` and ``finals`` are the caller's lists
+    of checkpoints to release (updated here)."""
     spark = shards.sparkSession
     # parked rows wait in the round output that wrote them until they are due (push_rounds + 1
     # rounds at most): the outputs of that many rounds stay held
@@ -382,14 +408,16 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, batches: int, push_roun
             log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
             return pieces
         if len(pieces) == MERGE_EVERY:
-            compacted = _merge(merged + pieces, buckets, n, row_entries)
+            compacted, final = merge_of(merged + pieces)
+            finals.append(final)
             keep = outputs[-(window + 1):] if push_rounds else outputs[-1:]  # (with push: the carried frame too)
             for frame in merged + [o for o in outputs if not any(o is k for k in keep)]:
                 release(frame)
             outputs[:] = keep
             merged[:] = [compacted]
             pieces = []
-            log.info("distributed ppr: %d rounds, counts merged (%.1fs)", rounds, time.perf_counter() - started)
+            log.info("distributed ppr: %d rounds, counts merged, %d scores of finished sources final (%.1fs)",
+                     rounds, final.count(), time.perf_counter() - started)
         if rounds > last_round:
             raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
 
@@ -446,22 +474,31 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     def walk_of(round_index: int):
         return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, round_index)
 
+    def finish(tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores from the whole counts of some sources (the jump share's target: -1)."""
+        source, target, score = tally_scores(tally, omega, params.restart_prob, n, top_k)
+        return source, np.where(target == n, -1, target), score
+
+    def merge_of(pieces: list[DataFrame]) -> tuple[DataFrame, DataFrame]:
+        return _merge(pieces, buckets, n, row_entries, omega, finish)
+
     outputs: list[DataFrame] = []  # every round's checkpoint still held; released at the end, or on failure
-    merged: list[DataFrame] = []
+    merged: list[DataFrame] = []  # the counts merged so far
+    finals: list[DataFrame] = []  # the scores of sources whose walkers had all stopped at a merge
     try:
         last_round = batches + (push.rounds + 2 if push.rounds else 0) + params.max_steps + 1
-        pieces = _walk_rounds(shards, spawn_rows, walk_of, batches, push.rounds, num_shards, buckets, n, row_entries,
-                              last_round, outputs, merged, started)
+        pieces = _walk_rounds(shards, spawn_rows, walk_of, merge_of, batches, push.rounds, num_shards, last_round,
+                              outputs, merged, finals, started)
 
         def scores(table: pa.Table) -> pa.Table:
-            source, target, score = tally_scores(merge_tallies([_tally_of(table)], n), omega, params.restart_prob, n,
-                                                 top_k)
-            return pa.table({"source": source, "target": np.where(target == n, -1, target), "score": score})
+            source, target, score = finish(merge_tallies([_tally_of(table)], n))
+            return pa.table({"source": source, "target": target, "score": score})
 
         job_description(spark, "sparkgraph ppr: scores from the counts")
-        result = truncate_lineage(union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA))
+        last = union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA)
+        result = truncate_lineage(union_all(finals + [last]))
     finally:
-        for frame in outputs + merged:
+        for frame in outputs + merged + finals:
             release(frame)
         shards.unpersist()
         sources.unpersist()

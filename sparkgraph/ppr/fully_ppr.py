@@ -50,6 +50,21 @@ def choose_strategy(graph: Graph, params: PPRParams) -> str:
     return "broadcast" if adjacency_bytes(graph, push) <= params.broadcast_max_bytes else "distributed"
 
 
+def describe_method(graph: Graph, params: PPRParams) -> str:
+    """The strategy ``params`` runs on ``graph`` and its push, in words (for reports and logs).
+
+    Example:
+        >>> describe_method(load_graph(spark, "karate"), PPRParams())
+        'broadcast strategy, 8 push rounds (up to 42 more), then in place where its bound beats 1000 walks'
+    """
+    strategy = choose_strategy(graph, params)
+    if strategy == "broadcast":
+        return f"broadcast strategy, {params.push_plan(graph.n, graph.num_arcs).describe()}"
+    from sparkgraph.ppr.distributed import ShardPush
+
+    return f"distributed strategy, {ShardPush.of(params, params.dangling).describe()}"
+
+
 def source_ids(graph: Graph, sources) -> DataFrame:
     """Dense ids ``(id)`` of the sources: all vertices when None, else the given caller ids (checked)."""
     if sources is None:

@@ -18,6 +18,7 @@ every entry deciding alone: after ``t`` pushes, an entry of ``x`` units on a ver
 costs a source at most what its walks cost.
 
 Example:
+    >>> from sparkgraph.udfs.walks import walk_graph
     >>> g = walk_graph(np.array([0, 1, 2]), np.array([1, 0]), push=False)    # a 2-cycle, one shard
     >>> kept, moved, parked = push_round(Flow.start(np.array([0])), g, 0, 2, 0.15, "source", 8, 0.0)
     >>> int(kept.amount[0] + moved.amount[0]) == ONE, moved.pos.tolist(), len(parked)

@@ -15,6 +15,7 @@ estimates equal the broadcast strategy's and the local twin's **bit for bit**, w
 number of shards, batches or tasks.
 
 Example:
+    >>> from sparkgraph.udfs.walks import walk_graph
     >>> g = walk_graph(np.array([0, 1, 2]), np.array([1, 0]))          # shard [0, 2) of a 2-cycle
     >>> walkers = spawn(np.array([0]), 4, seed=1)
     >>> tally, leaving = walk_in_shard(walkers, g, 0, 2, 0.15, "visits", "source", 100, 2)
@@ -79,6 +80,9 @@ class Tally:
     ends: np.ndarray
     flow: np.ndarray
 
+    def take(self, mask: np.ndarray) -> Tally:
+        return Tally(self.source[mask], self.target[mask], self.visits[mask], self.ends[mask], self.flow[mask])
+
     @staticmethod
     def concat(parts: list[Tally]) -> Tally:
         return Tally(*(np.concatenate([getattr(t, name) for t in parts] or [np.empty(0, np.int64)])
@@ -131,11 +135,12 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
     sources = np.asarray(sources, dtype=np.int64)
     # source: an index into sources; step and pos are updated in place, so copied from the caller's
     w = Walkers(owner.astype(np.int64), walkers.key, walkers.step.copy(), walkers.pos.copy())
-    visited, ended, leaving = Events(), Events(), []
+    visited, ended, leaving, finished = Events(), Events(), [], []
     while len(w):
         sink = degree[w.pos - lo] == 0
         if dangling == "stop" and sink.any():
             ended.add(w.source[sink], w.pos[sink] - lo)
+            finished.append(w.source[sink])
             w = w.take(~sink)
             sink = np.zeros(len(w), dtype=bool)
         draw = unit_draws(w.key, w.step)
@@ -151,6 +156,7 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
         elif dangling == "discard" and jump.any():
             ended.add(w.source[jump], np.full(int(jump.sum()), width - 1, np.int64))
             go &= ~sink
+        finished.append(w.source[~go])
         move = go & ~sink
         w.pos[move] = next_hops(w.pos[move] - lo, (draw[move] - restart_prob) / (1 - restart_prob), graph)
         w.step += 1
@@ -161,7 +167,26 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
         w = w.take(go & inside)  # one copy per step for the walkers that stay
     out = Walkers.concat(leaving)
     out.source = sources[out.source]
-    return count_credits(visited, ended, sources, lo, width, n), out
+    done = np.bincount(np.concatenate(finished), minlength=len(sources)) if finished else np.zeros(0, np.int64)
+    tally = Tally.concat([count_credits(visited, ended, sources, lo, width, n), finished_walkers(sources, done, n)])
+    return tally, out
+
+
+def finished_walkers(sources: np.ndarray, done: np.ndarray, n: int) -> Tally:
+    """Walkers that stopped, ``done[i]`` of source ``sources[i]``, as ends at :func:`mass_target`
+    (where no estimate reads them): a source whose ends there reach ω has no walker left, and its
+    counts are final (:func:`complete_sources`)."""
+    has = done > 0
+    zeros = np.zeros(int(has.sum()), np.int64)
+    return Tally(sources[has], np.full(len(zeros), mass_target(n), np.int64), zeros, done[has].astype(np.int64), zeros)
+
+
+def complete_sources(tally: Tally, walks: int, n: int) -> np.ndarray:
+    """Which entries of a merged ``tally`` belong to sources whose ``walks`` walkers have all stopped
+    (:func:`finished_walkers`): no count will come for them, so their scores are final. A source
+    whose push kept all its flow starts no walker and never counts as complete (it waits for the end)."""
+    at = tally.target == mass_target(n)
+    return np.isin(tally.source, tally.source[at & (tally.ends == walks)])
 
 
 class Events:
@@ -230,8 +255,9 @@ def tally_scores(tally: Tally, walks: int, restart_prob: float, n: int, top_k: i
     (:func:`~sparkgraph.udfs.walks.credit_scores` at the source's scale: its residual mass / ω, or 1/ω
     without push) plus the flow its push kept there."""
     carried = tally.target == mass_target(n)
-    at = pd.Index(tally.source[carried]).get_indexer(tally.source)  # -1: a source without push
-    mass = np.r_[tally.flow[carried], 0][at]
+    pushed = carried & (tally.flow > 0)  # (the row also counts finished walkers, pushed or not)
+    at = pd.Index(tally.source[pushed]).get_indexer(tally.source)  # -1: a source without push
+    mass = np.r_[tally.flow[pushed], 0][at]
     scale = np.where(at >= 0, mass * UNIT / walks, 1.0 / walks)
     score = credit_scores(tally.visits.astype(np.float64), tally.ends.astype(np.float64), scale, restart_prob)
     score = score + tally.flow * UNIT
