@@ -5,6 +5,8 @@ Tolerances come from the estimators' error bounds (tests/ppr_bounds.py), not fro
 
 from __future__ import annotations
 
+import logging
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from sparkgraph.ppr import (
     fully_ppr,
     query,
 )
+from sparkgraph.udfs import hubs as hubs_module
 
 
 def sample_sources(local: LocalGraph, count: int, seed: int = 0) -> np.ndarray:
@@ -231,10 +234,13 @@ def test_same_seed_same_result_and_top_k(karate):
 
 
 # ---------------------------------------------------------------------- distributed strategy
-def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_of_exact(karate):
+def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_of_exact(karate, monkeypatch, caplog):
     """The sharded walks are the broadcast kernel's walks (test_ppr_random pins it on more graphs, and
-    the top-k cut of both strategies): the same rows, bit for bit; and so within the estimator's
-    bound of exact."""
+    the top-k cut of both strategies): the same rows, bit for bit, here with the rows of more than
+    5 arcs split into blocks held by other shards (hubs: 7 of karate's vertices, 1 and 34 among the
+    sources); and so within the estimator's bound of exact."""
+    monkeypatch.setattr(hubs_module, "HUB_ARCS", 5)
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     graph, local = karate, load_local("karate")
     sources = np.array([1, 12, 34])
     params = {strategy: PPRParams(restart_prob=0.3, walks_per_source=1500, top_k=local.n, push_rounds=0,
@@ -242,13 +248,17 @@ def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_
     results = {strategy: fully_ppr(graph, p, sources=list(sources)) for strategy, p in params.items()}
     frames = {k: r.toPandas().sort_values(["source", "target"]).reset_index(drop=True) for k, r in results.items()}
     pd.testing.assert_frame_equal(frames["distributed"], frames["broadcast"], check_exact=True)
+    assert "7 hubs of more than 5 out-arcs split into 19 blocks" in caplog.text
     check_against_exact(results["distributed"], local, sources, params["distributed"])
 
 
 @pytest.mark.connect
-def test_distributed_strategy_equals_its_truncated_expectation(karate):
+def test_distributed_strategy_equals_its_truncated_expectation(karate, monkeypatch):
     """Walks cut after 8 steps (a few Spark rounds, so both lanes run it): the visit estimator's
-    expectation is then the PPR series cut after 8 terms, Σ_{t<=8} α(1-α)^t e_s P^t, computed here densely."""
+    expectation is then the PPR series cut after 8 terms, Σ_{t<=8} α(1-α)^t e_s P^t, computed here
+    densely; with the rows of more than 10 arcs (vertices 1, 33, 34) split into blocks, as a huge
+    hub's would be."""
+    monkeypatch.setattr(hubs_module, "HUB_ARCS", 10)
     graph, local = karate, load_local("karate")
     sources = np.array([1, 34])
     params = PPRParams(walks_per_source=2000, top_k=local.n, strategy="distributed", max_steps=8, seed=5,

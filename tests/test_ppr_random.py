@@ -27,8 +27,10 @@ from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
 from sparkgraph.ppr import PPRParams, fully_ppr
+from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
+from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.push import push_flow, transition_csr
 from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
@@ -37,13 +39,14 @@ from sparkgraph.udfs.shard_walks import (
     complete_sources,
     mass_target,
     merge_tallies,
+    resolve_pending,
     spawn,
     spawn_from_residual,
     tally_scores,
     walk_in_shard,
 )
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
-from sparkgraph.udfs.walks import next_hops, row_cumweights, walk_graph, walk_scores
+from sparkgraph.udfs.walks import WalkGraph, next_hops, row_cumweights, walk_graph, walk_scores
 
 ALPHA = 0.15
 fully_ppr_module = importlib.import_module("sparkgraph.ppr.fully_ppr")  # (the package exports the function)
@@ -447,11 +450,12 @@ def test_spark_and_the_twin_agree_on_weights_spanning_17_orders_of_magnitude(spa
 
 
 def _sharded_walks(adjacency: sp.csr_matrix, bounds: list[int], sources: np.ndarray, walks: int, estimator: str,
-                   dangling: str, weighted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   dangling: str, weighted: bool, hub_arcs: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distributed strategy's rounds in one process: route walkers to their shard, walk each
     shard, repeat until none is left; then merge the counts and score them (top 6)."""
     n = adjacency.shape[0]
-    tallies = _walk_sharded(adjacency, bounds, spawn(sources, walks, seed=5), 0.3, estimator, dangling, 20, weighted)
+    tallies = _walk_sharded(adjacency, bounds, spawn(sources, walks, seed=5), 0.3, estimator, dangling, 20, weighted,
+                            hub_arcs)
     return tally_scores(merge_tallies(tallies, n), walks, 0.3, n, 6)
 
 
@@ -460,21 +464,49 @@ def _shard_graph(adjacency: sp.csr_matrix, bounds: list[int], k: int, weighted: 
     return walk_graph(rows.indptr, rows.indices, rows.data if weighted else None, push=False)
 
 
-def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling, max_steps, weighted) -> list:
+def _split_hubs(adjacency: sp.csr_matrix, hub_arcs: int, shards: int, weighted: bool):
+    """The rows of more than ``hub_arcs`` arcs cut into blocks as the distributed strategy cuts them,
+    block ``g`` held by shard ``g mod shards``: ``(adjacency without the hubs' rows, hubs, held)``,
+    ``held[k]``: shard k's blocks, ``{block: (columns, sums from zero)}``."""
+    degree = np.diff(adjacency.indptr)
+    vertex = np.flatnonzero(degree > hub_arcs)
+    blocks = [(adjacency.indices[a:min(a + hub_arcs, adjacency.indptr[v + 1])],
+               adjacency.data[a:min(a + hub_arcs, adjacency.indptr[v + 1])])
+              for v in vertex for a in range(adjacency.indptr[v], adjacency.indptr[v + 1], hub_arcs)]
+    held = [{} for _ in range(shards)]
+    for g, (columns, weights) in enumerate(blocks):
+        held[g % shards][g] = (columns, np.cumsum(weights) if weighted else None)
+    totals = np.array([np.cumsum(w)[-1] for _, w in blocks]) if weighted else None
+    rest = adjacency.copy()
+    for v in vertex:
+        rest.data[rest.indptr[v]:rest.indptr[v + 1]] = 0
+    rest.eliminate_zeros()
+    return rest, Hubs.of(vertex, degree[vertex], hub_arcs, totals), held
+
+
+def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling, max_steps, weighted,
+                  hub_arcs=None) -> list:
     """Walk ``carried`` shard by shard until every walk ends: the tallies. After every round, the
-    sources the tallies call complete (every walker stopped) are exactly those with no walker left."""
-    n = adjacency.shape[0]
+    sources the tallies call complete (every walker stopped) are exactly those with no walker left.
+    ``hub_arcs``: rows of more arcs are split into blocks over the shards (:func:`_split_hubs`)."""
+    n, shards = adjacency.shape[0], len(bounds) - 1
+    hubs, held = Hubs.none(), [{}] * shards
+    if hub_arcs is not None:
+        adjacency, hubs, held = _split_hubs(adjacency, hub_arcs, shards, weighted)
     tallies = []
     sources, walks = np.unique(carried.source, return_counts=True)
     assert len(set(walks)) <= 1, "every source starts the same number of walkers"
     while len(carried):
-        shard = np.searchsorted(bounds, carried.pos, side="right") - 1
+        shard = np.where(carried.pos < 0, (-carried.pos - 1) % shards,
+                         np.searchsorted(bounds, carried.pos, side="right") - 1)
         moved = []
-        for k in range(len(bounds) - 1):
-            tally, leaving = walk_in_shard(carried.take(shard == k), _shard_graph(adjacency, bounds, k, weighted),
-                                           bounds[k], bounds[k + 1], restart_prob, estimator, dangling, max_steps, n)
+        for k in range(shards):
+            here = resolve_pending(carried.take(shard == k), hubs, held[k], restart_prob)
+            inside = (here.pos >= bounds[k]) & (here.pos < bounds[k + 1])
+            tally, leaving = walk_in_shard(here.take(inside), _shard_graph(adjacency, bounds, k, weighted), bounds[k],
+                                           bounds[k + 1], restart_prob, estimator, dangling, max_steps, n, hubs)
             tallies.append(tally)
-            moved.append(leaving)
+            moved += [here.take(~inside), leaving]
         carried = Walkers.concat(moved)
         merged = merge_tallies(tallies, n)
         complete = np.unique(merged.source[complete_sources(merged, int(walks[0]), n)])
@@ -482,15 +514,19 @@ def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling,
     return tallies
 
 
-def _push_sharded(adjacency, bounds, sources, restart_prob, dangling, rounds, threshold, weighted):
-    """The distributed push in one process: every round pushes each shard's flow once. ``(kept, parked)``."""
+def _push_sharded(adjacency, bounds, sources, restart_prob, dangling, rounds, threshold, weighted, hub_arcs=None):
+    """The distributed push in one process: every round pushes each shard's flow once. ``(kept, parked)``.
+    ``hub_arcs``: rows of more arcs are split hubs (:func:`_split_hubs`), whose flow parks."""
+    hubs = Hubs.none()
+    if hub_arcs is not None:
+        adjacency, hubs, _ = _split_hubs(adjacency, hub_arcs, len(bounds) - 1, weighted)
     kept, parked, flow = [], [], Flow.start(sources)
     while len(flow):
         shard = np.searchsorted(bounds, flow.pos, side="right") - 1
         moved = []
         for k in range(len(bounds) - 1):
             k_, m_, p_ = push_round(flow.take(shard == k), _shard_graph(adjacency, bounds, k, weighted), bounds[k],
-                                    bounds[k + 1], restart_prob, dangling, rounds, threshold)
+                                    bounds[k + 1], restart_prob, dangling, rounds, threshold, hubs)
             kept.append(k_)
             moved.append(m_)
             parked.append(p_)
@@ -508,8 +544,9 @@ def _units(flow, sources, n) -> np.ndarray:
 @pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("dangling", ["source", "stop"])
 def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
-    """The distributed push, shards of 1 to 40 vertices: the same integer units whatever the shards;
-    every source's units add up to its whole flow exactly; π_s = kept + Σ_v parked(v)·π_v (the
+    """The distributed push, shards of 1 to 40 vertices: the same integer units whatever the shards
+    (and with the rows of more than 7 arcs split hubs, whose flow parks); every source's units add
+    up to its whole flow exactly; π_s = kept + Σ_v parked(v)·π_v (the
     decomposition push-then-walk rests on) to float64 rounding; and, every entry pushing for T
     rounds under ``source``, kept = Σ_{t<T} α(1-α)^t e_s Pᵗ. (π_v here is the walk from v whose
     jumps go to s, as the source's walkers do: P with each sink's row e_s, or e_v under ``stop``.)"""
@@ -526,8 +563,8 @@ def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
         p[np.arange(SINKS), s if dangling == "source" else np.arange(SINKS)] = 1.0
         return 0.15 * np.linalg.inv(np.eye(n) - 0.85 * p)
 
-    for rounds, threshold in ((4, 0.0), (8, ONE * push.push_threshold(30, 0.15))):
-        runs = [_push_sharded(adjacency, bounds, sources, 0.15, dangling, rounds, threshold, weighted)
+    for rounds, threshold, hub_arcs in ((4, 0.0, None), (8, ONE * push.push_threshold(30, 0.15), None), (4, 0.0, 7)):
+        runs = [_push_sharded(adjacency, bounds, sources, 0.15, dangling, rounds, threshold, weighted, hub_arcs)
                 for bounds in ([0, n], [0, SINKS, 6, 23, n], list(range(n + 1)))]
         for kept, parked in runs[1:]:
             for got, want in ((kept, runs[0][0]), (parked, runs[0][1])):
@@ -540,6 +577,9 @@ def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
             pi = walks_of(s)
             assert np.abs(k[i] + r[i] @ pi - pi[s]).max() < 1e-12
         assert len(parked) > 0
+        if hub_arcs is not None:  # the flow on a split hub (a row of more than 7 arcs) parks there
+            hub = np.flatnonzero(np.diff(adjacency.indptr) > hub_arcs)
+            assert np.isin(parked.pos, hub).any() and not np.isin(kept.pos, hub).any()
     if dangling == "source":
         kept, _ = _push_sharded(adjacency, [0, 7, n], sources, 0.15, dangling, 4, 0.0, weighted)
         series = np.zeros((len(sources), n))
@@ -555,20 +595,43 @@ def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
 @pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("dangling,estimator", [("source", "visits"), ("stop", "endpoints"), ("stop", "visits"),
                                                 ("discard", "visits"), ("discard", "endpoints")])
-def test_sharded_walks_equal_the_broadcast_kernel(dangling, estimator, weighted):
+def test_sharded_walks_equal_the_broadcast_kernel(dangling, estimator, weighted, monkeypatch):
     """The kernel alone: shards of 1 to 17 vertices (a shard of sinks only among them), walkers
-    routed between them, give walk_scores' rows bit for bit; no sources give no rows."""
+    routed between them, give walk_scores' rows bit for bit; and so with the rows of more than 3
+    arcs split into blocks of 3 held by other shards (hubs: the walker picks the block in its
+    hub's shard, the arc in the block's; walk_scores sums such rows block by block); no sources
+    give no rows."""
     adjacency = _weighted_digraph()
     n = adjacency.shape[0]
     sources = np.array([0, 3, 9, 22, 39])
-    graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data if weighted else None, push=False)
-    row, target, score = walk_scores(sources, graph, 300, 0.3, estimator, dangling, 20, 5, 0, 6)
-    expected = sorted(zip(sources[row].tolist(), target.tolist(), score.tolist(), strict=True))
-    for bounds in ([0, n], [0, SINKS, 6, 23, n], list(range(n + 1))):
-        got = _sharded_walks(adjacency, bounds, sources, 300, estimator, dangling, weighted)
-        assert sorted(zip(*(a.tolist() for a in got), strict=True)) == expected, bounds
+    for hub_arcs in (None, 3):
+        if hub_arcs is not None:
+            monkeypatch.setattr(hubs_module, "HUB_ARCS", hub_arcs)
+        graph = walk_graph(adjacency.indptr, adjacency.indices, adjacency.data if weighted else None, push=False)
+        row, target, score = walk_scores(sources, graph, 300, 0.3, estimator, dangling, 20, 5, 0, 6)
+        expected = sorted(zip(sources[row].tolist(), target.tolist(), score.tolist(), strict=True))
+        for bounds in ([0, n], [0, SINKS, 6, 23, n], list(range(n + 1))):
+            got = _sharded_walks(adjacency, bounds, sources, 300, estimator, dangling, weighted, hub_arcs)
+            assert sorted(zip(*(a.tolist() for a in got), strict=True)) == expected, (bounds, hub_arcs)
     assert all(len(a) == 0 for a in _sharded_walks(adjacency, [0, n], np.empty(0, np.int64), 300, estimator, dangling,
                                                   weighted))
+
+
+def test_a_hubs_row_summed_block_by_block_keeps_its_probabilities():
+    """A row cut into blocks (weights 1e-7 .. 1e10) is sampled with each arc's exact share, to float64
+    precision of the row's total: the blocked running sums differ from one cumsum of the row by
+    rounding alone, and ``next_hops`` over a fine grid of uniforms picks each arc in proportion."""
+    rng = np.random.default_rng(4)
+    weights = 10.0 ** rng.uniform(-7, 10, 50)
+    indptr = np.array([0, 50])
+    for block_arcs in (1, 3, 7, 50):
+        sums = hubs_module.block_cumsums(indptr, weights, block_arcs)
+        assert np.all(np.diff(sums) >= 0)
+        assert np.abs(sums - np.cumsum(weights)).max() <= 1e-14 * weights.sum()
+    graph = WalkGraph(indptr, np.arange(50), hubs_module.block_cumsums(indptr, weights, 7) * 1j, None)
+    grid = (np.arange(200_000) + 0.5) / 200_000
+    picks = np.bincount(next_hops(np.zeros(len(grid), np.int64), grid, graph), minlength=50) / len(grid)
+    assert np.abs(picks - weights / weights.sum()).max() <= 1 / len(grid)
 
 
 @pytest.fixture(scope="module")
@@ -587,7 +650,10 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     over 8 shards of 3 to 9 vertices (most steps cross a shard; the kernel test above takes one per
     vertex), in one batch or in many pipelined ones, in whole or cut rows, counts merged every other
     round (sources whose walkers have all stopped are scored at a merge, the others at the end);
-    on a graph with sinks, weights spanning 17 orders of magnitude."""
+    on a graph with sinks, weights spanning 17 orders of magnitude. Under ``source`` the pipelined
+    run also splits the rows of more than 3 arcs into blocks held by other shards (hubs; a step
+    from one takes two rounds, so one case is enough), against the twin, which sums such rows block
+    by block."""
     graph, local = weighted_sinks
     sources = local.names[[0, 3, 9, 22, 31]]  # two sinks among them
     params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=local.n, strategy="distributed", push_rounds=0,
@@ -601,9 +667,14 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert shards >= 8
     pipelined = dataclasses.replace(params, walks_per_batch=150)  # 500·5 / (150·shards): two or three batches
     caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
+    if dangling == "source":
+        monkeypatch.setattr(hubs_module, "HUB_ARCS", 3)
+        twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
+    if dangling == "source":
+        assert "30 hubs of more than 3 out-arcs split into 76 blocks" in caplog.text
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"

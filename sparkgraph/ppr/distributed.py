@@ -4,9 +4,8 @@ For graphs whose adjacency does not fit one task. The design:
 
 1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
    arcs (approximate quantiles of the arcs' sources), enough that each aims at
-   :data:`SHARD_BYTES` of walk graph in a task (a hub's row is never split, so a shard can hold
-   more), and at least two per core (walks load shards unevenly; spare tasks let the cores even
-   it out). Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned
+   :data:`SHARD_BYTES` of walk graph in a task, and at least two per core (walks load shards
+   unevenly; spare tasks let the cores even it out). Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned
    so that each shard has its own task (:func:`shard_routes`), and cached: they stay on the executors.
 2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
    per destination shard and task, not a row per walker), co-grouped with their shard; a task
@@ -47,8 +46,16 @@ the broadcast strategy's and the local Monte Carlo twin's bit for bit, and with 
 same whatever the shards, batches or cluster (the push's rule differs from broadcast's, which
 decides by a source's whole flow: here every entry decides alone, as a task sees only its shard).
 
-Not yet: splitting a hub's row over shards (a hub's arcs stay in one shard); pruning the counts
-of sources still walking.
+6. **Hubs.** A row of more than :data:`~sparkgraph.udfs.hubs.HUB_ARCS` arcs is cut, in column
+   order, into blocks of that many arcs, dealt over the shards (:func:`hub_blocks`; ranked by a
+   range partitioning, so no task holds a hub's whole row, and left out of the shards' cuts). The
+   hub's shard knows the blocks' running totals: a walker stepping on from the hub picks the block
+   there and travels to the block's shard, which picks the arc with the same draw
+   (:mod:`sparkgraph.udfs.hubs`; every strategy sums a hub's weights block by block, so the choice
+   is the broadcast kernel's, bit for bit). A step from a hub costs one more round; flow on a hub
+   parks (a push over its row would cost more than the source's walks at any usual ω).
+
+Not yet: pruning the counts of sources still walking.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
@@ -68,6 +76,8 @@ from sparkgraph import progress
 from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism, release, truncate_lineage
+from sparkgraph.udfs import hubs as hubs_module
+from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.packing import decode_chunk, encode_chunk
 from sparkgraph.udfs.push import FINISHING_POLICIES, push_threshold
 from sparkgraph.udfs.shard_push import ONE, Flow, push_round, residual_matrix, summed
@@ -77,12 +87,13 @@ from sparkgraph.udfs.shard_walks import (
     complete_sources,
     mass_target,
     merge_tallies,
+    resolve_pending,
     spawn,
     spawn_from_residual,
     tally_scores,
     walk_in_shard,
 )
-from sparkgraph.udfs.walks import walk_graph
+from sparkgraph.udfs.walks import WalkGraph, walk_graph
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +118,15 @@ COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<l
 SCORES_SCHEMA = "source long, target long, score double"
 
 
-def shard_bounds(graph: Graph) -> np.ndarray:
+def shard_bounds(graph: Graph, hubs: Hubs | None = None) -> np.ndarray:
     """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
 
-    Cut at approximate quantiles of the arcs' sources, so shards hold about equal arcs; twice as
+    Cut at approximate quantiles of the arcs' sources (but the split ``hubs``', whose blocks are
+    dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs; twice as
     many as the cores (the walks load shards unevenly: on cnr-2000 one shard of four took three
     times another's time), and more while a shard's walk graph would exceed :data:`SHARD_BYTES` in a
     task (8 bytes per arc and per vertex; 24 more per arc when weighted: the weights and their
-    per-row sums). A vertex's arcs are never split, so a hub makes its shard larger.
+    per-row sums).
     """
     n = graph.n
     per_arc = 32 if graph.weighted else 8
@@ -122,10 +134,12 @@ def shard_bounds(graph: Graph) -> np.ndarray:
     shards = min(max(2 * parallelism(graph.spark), math.ceil(total / SHARD_BYTES)), max(1, n))
     if n <= 1 or shards == 1:
         return np.array([0, n], dtype=np.int64)
-    if graph.num_arcs == 0:
+    hub_arcs = int(hubs.degree.sum()) if hubs is not None else 0
+    if graph.num_arcs == hub_arcs:
         cuts = np.linspace(0, n, shards + 1)[1:-1]
     else:
-        cuts = graph.edges.approxQuantile("src", [k / shards for k in range(1, shards)], 1.0 / (10 * shards))
+        arcs = graph.edges if not hub_arcs else graph.edges.filter(~F.col("src").isin(hubs.vertex.tolist()))
+        cuts = arcs.approxQuantile("src", [k / shards for k in range(1, shards)], 1.0 / (10 * shards))
     inner = np.unique(np.clip(np.ceil(np.asarray(cuts, dtype=np.float64)).astype(np.int64), 1, n - 1))
     return np.concatenate([[0], inner, [n]]).astype(np.int64)
 
@@ -146,10 +160,80 @@ def shard_routes(spark, shards: int) -> np.ndarray:
     return routes
 
 
-def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray) -> DataFrame:
-    """``(shard, payload)``: each shard's CSR rows packed (:func:`~sparkgraph.udfs.packing.encode_chunk`,
-    rows sorted by column as the broadcast strategy's) under its route key (:func:`shard_routes`),
-    hash-partitioned by it (one shard per partition), cached."""
+def find_hubs(graph: Graph, block_arcs: int) -> Hubs:
+    """The vertices of more than ``block_arcs`` out-arcs, whose rows are split into blocks
+    (:mod:`sparkgraph.udfs.hubs`). The driver collects them: at most ``arcs / block_arcs``."""
+    found = (graph.out_degrees().filter(F.col("out_degree") > block_arcs).select("id", "out_degree")
+             .orderBy("id").collect())
+    return Hubs.of(np.array([row[0] for row in found], dtype=np.int64),
+                   np.array([row[1] for row in found], dtype=np.int64), block_arcs)
+
+
+def hub_blocks(graph: Graph, hubs: Hubs, routes: np.ndarray) -> tuple[Hubs, DataFrame | None]:
+    """The ``hubs``' rows cut into blocks of ``hubs.block_arcs`` arcs in column order, block ``g``
+    held by shard ``g mod shards`` (under its route key, :func:`shard_routes`): ``(hubs, rows)``,
+    the hubs with their blocks' total weights when weighted, and rows ``(shard, payload, block)``
+    (None without hubs). No task holds a whole hub's row: the arcs are ranked within their row by a
+    range partitioning on (src, dst) and each partition's count per hub (collected: hubs times
+    partitions), then packed block by block; the driver collects one total per block."""
+    if not len(hubs):
+        return hubs, None
+    block_arcs, vertex = hubs.block_arcs, hubs.vertex
+    weighted, shards = graph.weighted, len(routes)
+    columns = ["src", "dst"] + (["weight"] if weighted else [])
+    arcs = graph.edges.filter(F.col("src").isin(vertex.tolist())).select(*columns)
+    ordered = truncate_lineage(arcs.repartitionByRange(shards, "src", "dst").sortWithinPartitions("src", "dst")
+                               .withColumn("part", F.spark_partition_id()))
+    counts = pd.DataFrame([(r["part"], r["src"], r["count"]) for r in ordered.groupBy("part", "src").count().collect()],
+                          columns=["part", "src", "count"]).sort_values(["src", "part"])
+    counts["start"] = counts.groupby("src")["count"].cumsum() - counts["count"]  # (partitions follow the key order)
+    start = {(int(p), int(v)): int(a) for p, v, a in zip(counts["part"], counts["src"], counts["start"], strict=True)}
+
+    def rank(batches):
+        done: dict[int, int] = {}  # per hub: its arcs seen in this partition's earlier batches
+        for batch in batches:
+            part, src = batch.column("part").to_numpy(), batch.column("src").to_numpy()
+            if len(src) == 0:
+                continue
+            first = np.r_[True, src[1:] != src[:-1]]  # (sorted: a hub's arcs are contiguous)
+            position = np.arange(len(src))
+            within = position - np.maximum.accumulate(np.where(first, position, 0))
+            base = np.array([start[(int(part[i]), int(src[i]))] + done.get(int(src[i]), 0)
+                             for i in np.flatnonzero(first)], dtype=np.int64)
+            ranked = np.repeat(base, np.diff(np.r_[np.flatnonzero(first), len(src)])) + within
+            for i, last in zip(np.flatnonzero(first), np.r_[np.flatnonzero(first)[1:], len(src)] - 1, strict=True):
+                done[int(src[i])] = done.get(int(src[i]), 0) + int(last - i + 1)
+            block = hubs.first[hubs.index(src)] + ranked // block_arcs
+            yield pa.RecordBatch.from_arrays([batch.column(c) for c in columns] + [pa.array(block)],
+                                             names=columns + ["block"])
+
+    def pack(table: pa.Table) -> pa.Table:
+        g = int(table.column("block")[0].as_py())
+        dst = table.column("dst").to_numpy()
+        weights = table.column("weight").to_numpy() if weighted else None
+        payload = encode_chunk(np.zeros(len(dst), np.int64), dst, weights, 0, 1)
+        total = float(np.cumsum(weights[np.argsort(dst)])[-1]) if weighted else 0.0  # (a block's sum, in column order)
+        return pa.table({"shard": pa.array([int(routes[g % shards])], pa.int32()), "payload": pa.array([payload]),
+                         "block": pa.array([g], pa.int64()), "total": pa.array([total])})
+
+    schema = ", ".join(f"{c} {'double' if c == 'weight' else 'long'}" for c in columns) + ", block long"
+    blocks = truncate_lineage(ordered.mapInArrow(rank, schema).groupBy("block")
+                              .applyInArrow(pack, "shard int, payload binary, block long, total double"))
+    release(ordered)
+    if weighted:
+        totals = sorted((row["block"], row["total"]) for row in blocks.select("block", "total").collect())
+        hubs = Hubs.of(hubs.vertex, hubs.degree, block_arcs, np.array([t for _, t in totals]))
+    log.info("distributed ppr: %d hubs of more than %d out-arcs split into %d blocks", len(hubs), block_arcs,
+             hubs.blocks)
+    return hubs, blocks.select("shard", "payload", "block")
+
+
+def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray, hubs: Hubs | None = None,
+                blocks: DataFrame | None = None) -> DataFrame:
+    """``(shard, payload, block)``: each shard's CSR rows packed (:func:`~sparkgraph.udfs.packing.encode_chunk`,
+    rows sorted by column as the broadcast strategy's; a split hub's row empty) under its route key
+    (:func:`shard_routes`), block null, and the hub ``blocks`` it holds (:func:`hub_blocks`),
+    hash-partitioned by route (one shard per partition), cached."""
     weighted = graph.weighted
     shard_of = _inverse(routes)
 
@@ -165,12 +249,17 @@ def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray) -> DataFra
         payload = encode_chunk(table.column("src").to_numpy(), table.column("dst").to_numpy(),
                                table.column("weight").to_numpy() if weighted else None,
                                int(bounds[shard]), int(bounds[shard + 1]))
-        return pa.table({"shard": pa.array([route], pa.int32()), "payload": pa.array([payload], pa.binary())})
+        return pa.table({"shard": pa.array([route], pa.int32()), "payload": pa.array([payload], pa.binary()),
+                         "block": pa.nulls(1, pa.int64())})
 
     columns = ["src", "dst"] + (["weight"] if weighted else [])
     arcs = graph.edges.select(*columns)
+    if hubs is not None and len(hubs):
+        arcs = arcs.filter(~F.col("src").isin(hubs.vertex.tolist()))
     schema = ", ".join(f"{c} {'double' if c == 'weight' else 'long'}" for c in columns) + ", shard int"
-    packed = (arcs.mapInArrow(tag, schema).groupBy("shard").applyInArrow(pack, "shard int, payload binary"))
+    packed = (arcs.mapInArrow(tag, schema).groupBy("shard").applyInArrow(pack, "shard int, payload binary, block long"))
+    if blocks is not None:
+        packed = packed.unionByName(blocks)
     return packed.repartition(len(bounds) - 1, "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
@@ -270,28 +359,27 @@ class ShardPush:
 
 
 def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
-                row_entries: int, push: ShardPush, round_index: int):
+                row_entries: int, push: ShardPush, hubs: Hubs, round_index: int):
     """The cogrouped function of round ``round_index``: push one shard's flow once, start the walkers
     of the sources whose push is over (their parked flow is due), walk the shard's walkers; emit what
     travels on (keyed by its shard's route), parked flow (keyed by its source's shard, with the round
-    it is due there) and counts."""
+    it is due there) and counts. A walker bound for a block of a split hub's row (position
+    ``-(block + 1)``) goes to the block's shard, which takes its arc before the walks."""
     p = params
     shard_of = _inverse(routes)
 
     def route(vertices: np.ndarray) -> np.ndarray:
-        return routes[np.searchsorted(bounds, vertices, side="right") - 1]
+        out = routes[np.searchsorted(bounds, vertices, side="right") - 1]
+        pending = vertices < 0
+        out[pending] = routes[(-vertices[pending] - 1) % len(routes)]
+        return out
 
     def walk(carried: pa.Table, shard_rows: pa.Table) -> pa.Table:
         if carried.num_rows == 0:
             return _walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
         shard = int(shard_of[carried.column("shard")[0].as_py()])
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
-        if shard_rows.num_rows:
-            counts, cols, values = decode_chunk(shard_rows.column("payload")[0].as_buffer())
-            indptr = np.r_[0, np.cumsum(counts, dtype=np.int64)]
-            graph = walk_graph(indptr, cols, values, push=False)
-        else:  # a shard whose vertices have no out-edges
-            graph = walk_graph(np.zeros(hi - lo + 1, np.int64), np.empty(0, np.int64), push=False)
+        graph, held = _shard_graph(shard_rows, lo, hi)
         kind = carried.column("kind").to_numpy()
 
         def of(k: int) -> pa.Table | None:
@@ -304,7 +392,7 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
         if push.rounds:
             flows = [Flow.start(new_sources)] + ([_flow_of(flowing)] if flowing is not None else [])
             kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
-                                              push.rounds, push.threshold)
+                                              push.rounds, push.threshold, hubs)
             tallies.append(Tally(kept.source, kept.pos, *np.zeros((2, len(kept)), np.int64), kept.amount))
             moved = summed(moved)  # (one entry per source and vertex: a third of the rows on cnr-2000)
             out.append(_flow_rows(FLOW, route(moved.pos), moved, row_entries))
@@ -324,16 +412,31 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
         if moving is not None:
             walkers.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
                                    _flat(moving, "step"), _flat(moving, "pos")))
-        started = Walkers.concat(walkers)
+        started = resolve_pending(Walkers.concat(walkers), hubs, held, p.restart_prob)
         inside = (started.pos >= lo) & (started.pos < hi)
         tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator, dangling,
-                                       p.max_steps, n)
+                                       p.max_steps, n, hubs)
         leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
         out.append(_walker_rows(route(leaving.pos), leaving, row_entries))
         out.append(_count_rows(merge_tallies([tally] + tallies, n), buckets, row_entries))
         return pa.concat_tables(out)
 
     return walk
+
+
+def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dict]:
+    """A shard's rows as a :class:`~sparkgraph.udfs.walks.WalkGraph` (a shard whose vertices have no
+    out-arcs: empty rows) and the hub blocks it holds, ``{block: (columns, sums from zero or None)}``."""
+    block = shard_rows.column("block").to_pylist()
+    graph = walk_graph(np.zeros(hi - lo + 1, np.int64), np.empty(0, np.int64), push=False)
+    held = {}
+    for i, b in enumerate(block):
+        counts, cols, values = decode_chunk(shard_rows.column("payload")[i].as_buffer())
+        if b is None:
+            graph = walk_graph(np.r_[0, np.cumsum(counts, dtype=np.int64)], cols, values, push=False)
+        else:
+            held[b] = (cols.astype(np.int64), None if values is None else np.cumsum(values))
+    return graph, held
 
 
 def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walks: int, finish
@@ -449,12 +552,16 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     started = time.perf_counter()
     n, omega = graph.n, params.walks_per_source
     job_description(spark, "sparkgraph ppr: shard the graph")
-    bounds = shard_bounds(graph)
-    row_entries = ROW_ENTRIES  # read here: the executors' tasks get it from the driver
+    row_entries, block_arcs = ROW_ENTRIES, hubs_module.HUB_ARCS  # read here: the tasks get them from the driver
+    hubs = find_hubs(graph, block_arcs)
+    bounds = shard_bounds(graph, hubs)
     num_shards = len(bounds) - 1
     routes = shard_routes(spark, num_shards)
-    shards = shard_table(graph, bounds, routes)
+    hubs, blocks = hub_blocks(graph, hubs, routes)
+    shards = shard_table(graph, bounds, routes, hubs, blocks)
     shards.count()
+    if blocks is not None:
+        release(blocks)
     sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
     num_sources = sources.count()
     batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * num_shards)))
@@ -475,7 +582,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     push = ShardPush.of(params, dangling)
 
     def walk_of(round_index: int):
-        return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, round_index)
+        return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, hubs, round_index)
 
     def finish(tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores from the whole counts of some sources (the jump share's target: -1)."""
@@ -489,7 +596,9 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     merged: list[DataFrame] = []  # the counts merged so far
     finals: list[DataFrame] = []  # the scores of sources whose walkers had all stopped at a merge
     try:
-        last_round = batches + (push.rounds + 2 if push.rounds else 0) + params.max_steps + 1
+        # a step from a split hub crosses twice: to the block's shard, then on
+        hops = params.max_steps * (2 if len(hubs) else 1)
+        last_round = batches + (push.rounds + 2 if push.rounds else 0) + hops + 1
         pieces = _walk_rounds(shards, spawn_rows, walk_of, merge_of, batches, push.rounds, num_shards, last_round,
                               outputs, merged, finals, started)
 

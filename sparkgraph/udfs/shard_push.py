@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.walks import WalkGraph
 
 FLOW_BITS = 60  # a source's flow is 2**60 units; its sums stay below 2**63 with room to spare
@@ -82,7 +83,7 @@ def summed(flow: Flow) -> Flow:
 
 
 def push_round(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: float, dangling: str, rounds: int,
-               threshold: float) -> tuple[Flow, Flow, Flow]:
+               threshold: float, hubs: Hubs | None = None) -> tuple[Flow, Flow, Flow]:
     """Push once every entry of ``flow`` (all standing in ``[lo, hi)``) that may: ``(kept, moved, parked)``.
 
     Args:
@@ -96,6 +97,9 @@ def push_round(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: flo
         threshold: Units per out-arc an entry needs to push in its first round, ``(1-α)^t`` times
             that after ``t`` pushes (``ONE`` × :func:`~sparkgraph.udfs.push.push_threshold`; 0:
             every entry pushes, for ``rounds`` rounds).
+        hubs: The graph's split hubs (:class:`~sparkgraph.udfs.hubs.Hubs`): their rows are
+            elsewhere, so flow on them parks (a push over a hub's row would cost more than a
+            source's walks, :func:`~sparkgraph.udfs.push.push_threshold`, unless ω is huge).
 
     Returns:
         ``kept``: units settled exactly, per (source, vertex); ``moved``: the pushed flow on
@@ -105,11 +109,16 @@ def push_round(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: flo
     if dangling not in ("source", "stop"):
         raise ValueError(f"push_round: dangling={dangling!r} has no push (use source or stop)")
     f = summed(flow)
-    degree = np.diff(graph.indptr)[f.pos - lo]
+    degree, hub_of = np.diff(graph.indptr), None
+    if hubs is not None and len(hubs):
+        degree, hub_of = hubs.in_shard(lo, hi, degree)
+    degree = degree[f.pos - lo]
     sink = degree == 0
     absorbed = sink if dangling == "stop" else np.zeros(len(f), bool)
     needed = threshold * (1 - restart_prob) ** f.step.astype(np.float64) * np.maximum(degree, 1)
     pushes = ~absorbed & (f.step < rounds) & (f.amount.astype(np.float64) >= needed)
+    if hub_of is not None:
+        pushes &= hub_of[f.pos - lo] < 0
     parked = f.take(~absorbed & ~pushes)
     p = f.take(pushes)
     keep = np.minimum(np.floor(restart_prob * p.amount.astype(np.float64)).astype(np.int64), p.amount)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.shard_push import UNIT
 from sparkgraph.udfs.streams import unit_draws
 from sparkgraph.udfs.walks import (
@@ -113,7 +114,7 @@ def spawn_from_residual(sources: np.ndarray, residual: sp.csr_matrix, walks: int
 
 
 def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_prob: float, estimator: str,
-                  dangling: str, max_steps: int, n: int) -> tuple[Tally, Walkers]:
+                  dangling: str, max_steps: int, n: int, hubs: Hubs | None = None) -> tuple[Tally, Walkers]:
     """Walk ``walkers`` (all standing in ``[lo, hi)``) until each stops or leaves the shard.
 
     Args:
@@ -124,12 +125,17 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
         restart_prob, estimator, dangling, max_steps: As for
             :func:`~sparkgraph.udfs.walks.walk_scores`; ``discard`` ends count towards target ``n``.
         n: Vertices of the whole graph.
+        hubs: The graph's split hubs (:class:`~sparkgraph.udfs.hubs.Hubs`; their rows in
+            ``graph`` are empty): a walker stepping on from one of this shard's picks the block
+            of its arc and leaves for it, at position ``-(block + 1)`` (:func:`resolve_pending`).
 
     Returns:
         ``(tally, leaving)``: the counts earned here, summed per (source, target), and the
         walkers now standing outside the shard.
     """
-    degree = np.diff(graph.indptr)
+    degree, hub_of = np.diff(graph.indptr), None
+    if hubs is not None and len(hubs):
+        degree, hub_of = hubs.in_shard(lo, hi, degree)
     width = hi - lo + 1  # the shard's vertices, and one column for the pseudo-target n
     owner, sources = pd.factorize(walkers.source)  # a hash, not a sort
     sources = np.asarray(sources, dtype=np.int64)
@@ -158,7 +164,8 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
             go &= ~sink
         finished.append(w.source[~go])
         move = go & ~sink
-        w.pos[move] = next_hops(w.pos[move] - lo, (draw[move] - restart_prob) / (1 - restart_prob), graph)
+        w.pos[move] = _next_positions(w.pos[move] - lo, (draw[move] - restart_prob) / (1 - restart_prob), graph,
+                                      hubs, hub_of)
         w.step += 1
         inside = (w.pos >= lo) & (w.pos < hi)
         out = go & ~inside
@@ -170,6 +177,33 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
     done = np.bincount(np.concatenate(finished), minlength=len(sources)) if finished else np.zeros(0, np.int64)
     tally = Tally.concat([count_credits(visited, ended, sources, lo, width, n), finished_walkers(sources, done, n)])
     return tally, out
+
+
+def _next_positions(rows: np.ndarray, uniform: np.ndarray, graph: WalkGraph, hubs: Hubs | None,
+                    hub_of: np.ndarray | None) -> np.ndarray:
+    """The next vertex of walkers stepping on from shard rows ``rows``; from a split hub's row, the
+    block of its arc as ``-(block + 1)``."""
+    if hub_of is None:
+        return next_hops(rows, uniform, graph)
+    hub = hub_of[rows]
+    split = hub >= 0
+    out = np.empty(len(rows), dtype=np.int64)
+    out[~split] = next_hops(rows[~split], uniform[~split], graph)
+    out[split] = -(hubs.choose_blocks(hub[split], uniform[split]) + 1)
+    return out
+
+
+def resolve_pending(walkers: Walkers, hubs: Hubs, held: dict, restart_prob: float) -> Walkers:
+    """Walkers sent to a block of a hub's row (position ``-(block + 1)``, step already counted) take
+    their arc there, with the uniform they drew at the hub (recomputed from their stream):
+    :meth:`~sparkgraph.udfs.hubs.Hubs.resolve` over the blocks ``held`` here."""
+    pending = walkers.pos < 0
+    if not pending.any():
+        return walkers
+    draw = unit_draws(walkers.key[pending], walkers.step[pending] - 1)
+    pos = walkers.pos.copy()
+    pos[pending] = hubs.resolve(-walkers.pos[pending] - 1, (draw - restart_prob) / (1 - restart_prob), held)
+    return Walkers(walkers.source, walkers.key, walkers.step, pos)
 
 
 def finished_walkers(sources: np.ndarray, done: np.ndarray, n: int) -> Tally:

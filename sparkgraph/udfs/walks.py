@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from sparkgraph.udfs import hubs
+from sparkgraph.udfs.hubs import block_cumsums
 from sparkgraph.udfs.push import PushPlan, dense_layout, in_batches, push_flow, transition_csr
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 
@@ -70,10 +72,12 @@ def row_cumweights(indptr: np.ndarray, weights: np.ndarray | None) -> np.ndarray
     """Per-row running sums of the arc weights, for :func:`next_hops` (None when unweighted).
 
     Entry ``a``, an arc of row ``r``, is the complex number ``r + i·c`` with ``c`` the sum of row
-    ``r``'s weights up to arc ``a``: every row sums from zero on its own (``np.cumsum`` of the row),
-    so its probabilities do not depend on other rows' weights; numpy orders complex numbers by
-    real part, then imaginary part, so one ``np.searchsorted`` over all arcs finds an arc within
-    its row. Rows of equal degree are summed together (one ``cumsum`` per distinct degree).
+    ``r``'s weights up to arc ``a``: every row sums from zero on its own (``np.cumsum`` of the row;
+    a row of more than :data:`~sparkgraph.udfs.hubs.HUB_ARCS` arcs block by block,
+    :func:`~sparkgraph.udfs.hubs.block_cumsums`, which the distributed strategy's split hubs
+    reproduce), so its probabilities do not depend on other rows' weights; numpy orders complex
+    numbers by real part, then imaginary part, so one ``np.searchsorted`` over all arcs finds an
+    arc within its row.
 
     Example:
         >>> row_cumweights(np.array([0, 1, 3]), np.array([1e10, 1e-7, 3e-7]))
@@ -82,18 +86,10 @@ def row_cumweights(indptr: np.ndarray, weights: np.ndarray | None) -> np.ndarray
     if weights is None:
         return None
     indptr = np.asarray(indptr, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.float64)
     degree = np.diff(indptr)
-    sums = np.empty(len(weights))
-    order = np.argsort(degree, kind="stable")
-    for group in np.split(order, np.flatnonzero(np.diff(degree[order])) + 1):
-        d = degree[group[0]] if len(group) else 0
-        if d > 0:
-            arcs = indptr[group][:, None] + np.arange(d)
-            sums[arcs] = np.cumsum(weights[arcs], axis=1)
-    keys = np.empty(len(weights), dtype=np.complex128)
+    keys = np.empty(int(indptr[-1]), dtype=np.complex128)
     keys.real = np.repeat(np.arange(len(degree), dtype=np.float64), degree)
-    keys.imag = sums
+    keys.imag = block_cumsums(indptr, np.asarray(weights, dtype=np.float64), hubs.HUB_ARCS)
     return keys
 
 
@@ -108,7 +104,7 @@ def next_hops(positions: np.ndarray, uniform: np.ndarray, graph: WalkGraph) -> n
 
     Example:
         >>> next_hops(np.array([0, 0]), np.array([0.2, 0.9]), walk_graph([0, 2, 2], [0, 1], [1.0, 3.0]))
-        array([1, 1])
+        array([0, 1])
     """
     start, end = graph.indptr[positions], graph.indptr[positions + 1]
     if graph.cumweights is None:
