@@ -4,9 +4,11 @@ For graphs whose adjacency does not fit one task. The design:
 
 1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
    arcs (approximate quantiles of the arcs' sources), enough that each aims at
-   :data:`SHARD_BYTES` of walk graph in a task, and at least two per core (walks load shards
-   unevenly; spare tasks let the cores even it out). Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned
-   so that each shard has its own task (:func:`shard_routes`), and cached: they stay on the executors.
+   :data:`SHARD_BYTES` of walk graph in a task, and at least one per unit of parallelism; two
+   when the walkers fill a batch for each (walks load shards unevenly, and spare tasks let the
+   cores even it out; with fewer walkers a round's cost is mostly per task). Each shard's rows are
+   packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned so that each shard has its own
+   task (:func:`shard_routes`), and cached: they stay on the executors.
 2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
    per destination shard and task, not a row per walker), co-grouped with their shard; a task
    walks them **as far as they stay in the shard**
@@ -118,20 +120,21 @@ COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<l
 SCORES_SCHEMA = "source long, target long, score double"
 
 
-def shard_bounds(graph: Graph, hubs: Hubs | None = None) -> np.ndarray:
+def shard_bounds(graph: Graph, hubs: Hubs | None = None, spare: bool = True) -> np.ndarray:
     """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
 
     Cut at approximate quantiles of the arcs' sources (but the split ``hubs``', whose blocks are
-    dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs; twice as
-    many as the cores (the walks load shards unevenly: on cnr-2000 one shard of four took three
-    times another's time), and more while a shard's walk graph would exceed :data:`SHARD_BYTES` in a
-    task (8 bytes per arc and per vertex; 24 more per arc when weighted: the weights and their
-    per-row sums).
+    dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs: as many as the
+    cluster's parallelism, twice as many with ``spare`` shards, and more while a shard's walk graph
+    would exceed :data:`SHARD_BYTES` in a task (8 bytes per arc and per vertex; 24 more per arc when
+    weighted: the weights and their per-row sums). Spare shards even out the walks' uneven load
+    (on cnr-2000 one shard of four took three times another's time) when the tasks have work to
+    share; otherwise a round's cost is mostly per task (:func:`distributed_scores` decides).
     """
     n = graph.n
     per_arc = 32 if graph.weighted else 8
     total = graph.num_arcs * per_arc + 8 * (n + 1)
-    shards = min(max(2 * parallelism(graph.spark), math.ceil(total / SHARD_BYTES)), max(1, n))
+    shards = min(max((2 if spare else 1) * parallelism(graph.spark), math.ceil(total / SHARD_BYTES)), max(1, n))
     if n <= 1 or shards == 1:
         return np.array([0, n], dtype=np.int64)
     hub_arcs = int(hubs.degree.sum()) if hubs is not None else 0
@@ -553,8 +556,14 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     n, omega = graph.n, params.walks_per_source
     job_description(spark, "sparkgraph ppr: shard the graph")
     row_entries, block_arcs = ROW_ENTRIES, hubs_module.HUB_ARCS  # read here: the tasks get them from the driver
+    sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
+    num_sources = sources.count()
     hubs = find_hubs(graph, block_arcs)
-    bounds = shard_bounds(graph, hubs)
+    # spare shards (two per unit of parallelism) only when each gets a full batch of walkers: with
+    # fewer, a round costs mostly per task (200 sources of a 100k-vertex Chung-Lu graph on 2 cores:
+    # 98.7 s over 8 shards, 62.5 s over 4)
+    spare = num_sources * omega >= params.walks_per_batch * 2 * parallelism(spark)
+    bounds = shard_bounds(graph, hubs, spare)
     num_shards = len(bounds) - 1
     routes = shard_routes(spark, num_shards)
     hubs, blocks = hub_blocks(graph, hubs, routes)
@@ -562,8 +571,6 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     shards.count()
     if blocks is not None:
         release(blocks)
-    sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
-    num_sources = sources.count()
     batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * num_shards)))
     buckets = max(4 * parallelism(spark), batches)
     log.info("distributed ppr: %d sources in %d batches, %d shards, %d count buckets", num_sources, batches,
