@@ -617,6 +617,34 @@ def test_sharded_walks_equal_the_broadcast_kernel(dangling, estimator, weighted,
                                                   weighted))
 
 
+def test_a_hub_walker_picks_the_broadcast_kernels_arc_in_two_steps(monkeypatch):
+    """The distributed pick at a split hub (the block from the blocks' running totals, then the arc
+    within the block) is ``next_hops`` over the row summed block by block, for uniforms placed at
+    every arc's running sum and its float neighbours, where rounding decides; one cumsum of the
+    row would pick another arc for some of them, so this checks the offsets, not only the routing."""
+    monkeypatch.setattr(hubs_module, "HUB_ARCS", 7)
+    rng = np.random.default_rng(4)
+    weights = 10.0 ** rng.uniform(-7, 10, 50)
+    columns = np.sort(rng.choice(1000, 50, replace=False))
+    graph = walk_graph(np.array([0, 50]), columns, weights, push=False)
+    sequential = np.cumsum(weights)
+    points = np.concatenate([graph.cumweights.imag, sequential]) / graph.cumweights[-1].imag
+    uniform = np.unique(np.concatenate([points, np.nextafter(points, 0), np.nextafter(points, 1)]))
+    uniform = uniform[uniform < 1]
+    at_hub = np.zeros(len(uniform), np.int64)
+    blocks = {g: (columns[a:a + 7], np.cumsum(weights[a:a + 7])) for g, a in enumerate(range(0, 50, 7))}
+    hubs = Hubs.of(np.array([0]), np.array([50]), 7, np.array([sums[-1] for _, sums in blocks.values()]))
+    two_step = hubs.resolve(hubs.choose_blocks(at_hub, uniform), uniform, blocks)
+    assert np.array_equal(two_step, next_hops(at_hub, uniform, graph))
+    one_cumsum = next_hops(at_hub, uniform, WalkGraph(np.array([0, 50]), columns, sequential * 1j, None))
+    assert (one_cumsum != two_step).any()
+    unweighted = Hubs.of(np.array([0]), np.array([50]), 7)
+    plain = walk_graph(np.array([0, 50]), columns, push=False)
+    assert np.array_equal(unweighted.resolve(unweighted.choose_blocks(at_hub, uniform), uniform,
+                                             {g: (c, None) for g, (c, _) in blocks.items()}),
+                          next_hops(at_hub, uniform, plain))
+
+
 def test_a_hubs_row_summed_block_by_block_keeps_its_probabilities():
     """A row cut into blocks (weights 1e-7 .. 1e10) is sampled with each arc's exact share, to float64
     precision of the row's total: the blocked running sums differ from one cumsum of the row by

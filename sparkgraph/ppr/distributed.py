@@ -198,14 +198,14 @@ def hub_blocks(graph: Graph, hubs: Hubs, routes: np.ndarray) -> tuple[Hubs, Data
             part, src = batch.column("part").to_numpy(), batch.column("src").to_numpy()
             if len(src) == 0:
                 continue
-            first = np.r_[True, src[1:] != src[:-1]]  # (sorted: a hub's arcs are contiguous)
-            position = np.arange(len(src))
-            within = position - np.maximum.accumulate(np.where(first, position, 0))
-            base = np.array([start[(int(part[i]), int(src[i]))] + done.get(int(src[i]), 0)
-                             for i in np.flatnonzero(first)], dtype=np.int64)
-            ranked = np.repeat(base, np.diff(np.r_[np.flatnonzero(first), len(src)])) + within
-            for i, last in zip(np.flatnonzero(first), np.r_[np.flatnonzero(first)[1:], len(src)] - 1, strict=True):
-                done[int(src[i])] = done.get(int(src[i]), 0) + int(last - i + 1)
+            # sorted, so a hub's arcs are contiguous: one run per hub in the batch
+            runs = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+            sizes = np.diff(np.r_[runs, len(src)])
+            base = np.array([start[(int(part[i]), int(src[i]))] + done.get(int(src[i]), 0) for i in runs],
+                            dtype=np.int64)
+            ranked = np.repeat(base - runs, sizes) + np.arange(len(src))
+            for i, size in zip(runs, sizes, strict=True):
+                done[int(src[i])] = done.get(int(src[i]), 0) + int(size)
             block = hubs.first[hubs.index(src)] + ranked // block_arcs
             yield pa.RecordBatch.from_arrays([batch.column(c) for c in columns] + [pa.array(block)],
                                              names=columns + ["block"])
