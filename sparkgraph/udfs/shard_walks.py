@@ -114,7 +114,8 @@ def spawn_from_residual(sources: np.ndarray, residual: sp.csr_matrix, walks: int
 
 
 def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_prob: float, estimator: str,
-                  dangling: str, max_steps: int, n: int, hubs: Hubs | None = None) -> tuple[Tally, Walkers]:
+                  dangling: str, max_steps: int, n: int, hubs: Hubs | None = None, held: dict | None = None
+                  ) -> tuple[Tally, Walkers]:
     """Walk ``walkers`` (all standing in ``[lo, hi)``) until each stops or leaves the shard.
 
     Args:
@@ -127,7 +128,10 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
         n: Vertices of the whole graph.
         hubs: The graph's split hubs (:class:`~sparkgraph.udfs.hubs.Hubs`; their rows in
             ``graph`` are empty): a walker stepping on from one of this shard's picks the block
-            of its arc and leaves for it, at position ``-(block + 1)`` (:func:`resolve_pending`).
+            of its arc and leaves for it, at position ``-(block + 1)`` (:func:`resolve_pending`),
+            unless the block is one of those ``held`` here (``{block: (columns, sums)}``, as for
+            :meth:`~sparkgraph.udfs.hubs.Hubs.resolve`): then it takes the arc at once, as the
+            block's shard would.
 
     Returns:
         ``(tally, leaving)``: the counts earned here, summed per (source, target), and the
@@ -165,7 +169,7 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
         finished.append(w.source[~go])
         move = go & ~sink
         w.pos[move] = _next_positions(w.pos[move] - lo, (draw[move] - restart_prob) / (1 - restart_prob), graph,
-                                      hubs, hub_of)
+                                      hubs, hub_of, held or {})
         w.step += 1
         inside = (w.pos >= lo) & (w.pos < hi)
         out = go & ~inside
@@ -180,16 +184,20 @@ def walk_in_shard(walkers: Walkers, graph: WalkGraph, lo: int, hi: int, restart_
 
 
 def _next_positions(rows: np.ndarray, uniform: np.ndarray, graph: WalkGraph, hubs: Hubs | None,
-                    hub_of: np.ndarray | None) -> np.ndarray:
+                    hub_of: np.ndarray | None, held: dict) -> np.ndarray:
     """The next vertex of walkers stepping on from shard rows ``rows``; from a split hub's row, the
-    block of its arc as ``-(block + 1)``."""
+    block of its arc as ``-(block + 1)``, or the arc's head when the block is ``held`` here."""
     if hub_of is None:
         return next_hops(rows, uniform, graph)
     hub = hub_of[rows]
     split = hub >= 0
     out = np.empty(len(rows), dtype=np.int64)
     out[~split] = next_hops(rows[~split], uniform[~split], graph)
-    out[split] = -(hubs.choose_blocks(hub[split], uniform[split]) + 1)
+    block = hubs.choose_blocks(hub[split], uniform[split])
+    here = np.isin(block, np.fromiter(held, np.int64, len(held)))
+    block[here] = hubs.resolve(block[here], uniform[split][here], held) if here.any() else block[here]
+    block[~here] = -(block[~here] + 1)
+    out[split] = block
     return out
 
 
