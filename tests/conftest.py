@@ -8,6 +8,7 @@ serverless, shared clusters and Databricks Connect run PySpark.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -115,3 +116,13 @@ def assert_no_output(spark, path: Path) -> None:
         return
     visible = [p for p in path.rglob("*") if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts)]
     assert not visible, visible
+
+
+def force_shards(monkeypatch, graph, shards: int) -> int:
+    """Make the distributed PPR strategy cut ``graph`` into about ``shards`` shards, as it would a
+    graph whose walk graph fills that many tasks (``SHARD_BYTES`` lowered; the work alone would take
+    fewer on these small graphs). Returns the shards it will take."""
+    from sparkgraph.ppr import distributed
+
+    monkeypatch.setattr(distributed, "SHARD_BYTES", math.ceil(distributed.walk_graph_bytes(graph) / shards))
+    return len(distributed.shard_bounds(graph)) - 1

@@ -11,6 +11,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import force_shards
 from ppr_bounds import bound_for, dense_rows
 from pyspark.sql import functions as F
 
@@ -237,8 +238,9 @@ def test_same_seed_same_result_and_top_k(karate):
 def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_of_exact(karate, monkeypatch, caplog):
     """The sharded walks are the broadcast kernel's walks (test_ppr_random pins it on more graphs, and
     the top-k cut of both strategies): the same rows, bit for bit, here with the rows of more than
-    5 arcs split into blocks held by other shards (hubs: 7 of karate's vertices, 1 and 34 among the
-    sources); and so within the estimator's bound of exact."""
+    5 arcs split into blocks (hubs: 7 of karate's vertices, 1 and 34 among the sources; 4,500
+    walkers take one shard, so a step from a hub takes a round to its block in the same shard;
+    test_ppr_random crosses shards); and so within the estimator's bound of exact."""
     monkeypatch.setattr(hubs_module, "HUB_ARCS", 5)
     caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     graph, local = karate, load_local("karate")
@@ -257,9 +259,10 @@ def test_distributed_strategy_equals_its_truncated_expectation(karate, monkeypat
     """Walks cut after 8 steps (a few Spark rounds, so both lanes run it): the visit estimator's
     expectation is then the PPR series cut after 8 terms, Σ_{t<=8} α(1-α)^t e_s P^t, computed here
     densely; with the rows of more than 10 arcs (vertices 1, 33, 34) split into blocks, as a huge
-    hub's would be."""
+    hub's would be, over two shards (walks cross them, and the blocks alternate between them)."""
     monkeypatch.setattr(hubs_module, "HUB_ARCS", 10)
     graph, local = karate, load_local("karate")
+    assert force_shards(monkeypatch, graph, 2) == 2
     sources = np.array([1, 34])
     params = PPRParams(walks_per_source=2000, top_k=local.n, strategy="distributed", max_steps=8, seed=5,
                        push_rounds=0)  # (a push would settle flow beyond the 8 steps)

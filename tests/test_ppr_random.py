@@ -488,7 +488,8 @@ def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling,
                   hub_arcs=None) -> list:
     """Walk ``carried`` shard by shard until every walk ends: the tallies. After every round, the
     sources the tallies call complete (every walker stopped) are exactly those with no walker left.
-    ``hub_arcs``: rows of more arcs are split into blocks over the shards (:func:`_split_hubs`)."""
+    ``hub_arcs``: rows of more arcs are split into blocks over the shards (:func:`_split_hubs`); a
+    walker at a hub whose block its shard holds takes its arc at once, so one shard sends none on."""
     n, shards = adjacency.shape[0], len(bounds) - 1
     hubs, held = Hubs.none(), [{}] * shards
     if hub_arcs is not None:
@@ -504,7 +505,9 @@ def _walk_sharded(adjacency, bounds, carried, restart_prob, estimator, dangling,
             here = resolve_pending(carried.take(shard == k), hubs, held[k], restart_prob)
             inside = (here.pos >= bounds[k]) & (here.pos < bounds[k + 1])
             tally, leaving = walk_in_shard(here.take(inside), _shard_graph(adjacency, bounds, k, weighted), bounds[k],
-                                           bounds[k + 1], restart_prob, estimator, dangling, max_steps, n, hubs)
+                                           bounds[k + 1], restart_prob, estimator, dangling, max_steps, n, hubs,
+                                           held[k])
+            assert shards > 1 or not (leaving.pos < 0).any()
             tallies.append(tally)
             moved += [here.take(~inside), leaving]
         carried = Walkers.concat(moved)
@@ -677,9 +680,10 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
         weighted_sinks, dangling, estimator, monkeypatch, caplog):
     """Sharded walks step exactly as the broadcast kernel does, on the sources' own streams, and
     count whole visits: the same numbers as the twin (and so as broadcast without push), bit for bit,
-    over 8 shards of 3 to 9 vertices (most steps cross a shard; the kernel test above takes one per
-    vertex), in one batch or in many pipelined ones, in whole or cut rows, counts merged every other
-    round (sources whose walkers have all stopped are scored at a merge, the others at the end);
+    in one shard and one batch (what 2,500 walkers get), and over 6 to 8 shards of 3 to 9 vertices (most
+    steps cross a shard; the kernel test above takes one per vertex) in pipelined batches of 150
+    walkers (the work then takes two shards per unit of parallelism), in cut rows, counts merged
+    every other round (sources whose walkers have all stopped are scored at a merge, the others at the end);
     on a graph with sinks, weights spanning 17 orders of magnitude. Under ``source`` the pipelined
     run also splits the rows of more than 3 arcs into blocks held by other shards (hubs; a step
     from one takes two rounds, so one case is enough), against the twin, which sums such rows block
@@ -689,25 +693,31 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=local.n, strategy="distributed", push_rounds=0,
                        max_steps=30, dangling=dangling, estimator=estimator, seed=5)
     twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     default = fully_ppr(graph, params, sources=[int(s) for s in sources])
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
-    shards = len(distributed_module.shard_bounds(graph)) - 1
-    assert shards >= 8
     pipelined = dataclasses.replace(params, walks_per_batch=150)  # 500·5 / (150·shards): two or three batches
-    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     if dangling == "source":
         monkeypatch.setattr(hubs_module, "HUB_ARCS", 3)
         twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
+    (one_batch, one_shard), (batches, shards) = _batches_and_shards(caplog)
+    assert one_batch == one_shard == 1 and batches >= 2 and shards >= 6  # (8 asked for: cuts of 32 vertices merge)
     if dangling == "source":
         assert "30 hubs of more than 3 out-arcs split into 76 blocks" in caplog.text
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, local.ids_of(sources), params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
+
+
+def _batches_and_shards(caplog) -> list[tuple[int, int]]:
+    """The batches and shards of each distributed run, from its log."""
+    found = (re.search(r"sources in (\d+) batches, (\d+) shards", r.getMessage()) for r in caplog.records)
+    return [(int(m.group(1)), int(m.group(2))) for m in found if m]
 
 
 def _scored_at_merges(caplog) -> list[int]:
@@ -754,12 +764,13 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     expected = _distributed_push_in_one_process(local.adjacency, sources, params, ONE * push.push_threshold(40, 0.3))
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
-    assert len(distributed_module.shard_bounds(graph)) - 1 >= 8
     pipelined = dataclasses.replace(params, walks_per_batch=10)  # 40·5 / (10·shards): two or three batches
     caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in names])), local.names, names,
                       local.n, local.ids_of)
     assert np.array_equal(rows, expected)
+    [(batches, shards)] = _batches_and_shards(caplog)
+    assert batches >= 2 and shards >= 8
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, sources, params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, sources))

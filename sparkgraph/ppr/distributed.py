@@ -3,10 +3,11 @@
 For graphs whose adjacency does not fit one task. The design:
 
 1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
-   arcs (approximate quantiles of the arcs' sources), enough that each aims at
-   :data:`SHARD_BYTES` of walk graph in a task, and at least one per unit of parallelism; two
-   when the walkers fill a batch for each (walks load shards unevenly, and spare tasks let the
-   cores even it out; with fewer walkers a round's cost is mostly per task). Each shard's rows are
+   arcs (approximate quantiles of the arcs' sources): one per ``walks_per_batch`` walkers, up to
+   two per unit of parallelism (walks load shards unevenly, and spare tasks let the cores even it
+   out), and more while a shard's walk graph would exceed :data:`SHARD_BYTES` in a task
+   (:func:`work_shards`: with fewer walkers a round's cost is mostly per task, and every shard
+   boundary a walk crosses costs a round). Each shard's rows are
    packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned so that each shard has its own
    task (:func:`shard_routes`), and cached: they stay on the executors.
 2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
@@ -120,21 +121,39 @@ COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<l
 SCORES_SCHEMA = "source long, target long, score double"
 
 
-def shard_bounds(graph: Graph, hubs: Hubs | None = None, spare: bool = True) -> np.ndarray:
+def work_shards(spark, walkers: int, walks_per_batch: int) -> int:
+    """The shards the walks call for: one per ``walks_per_batch`` walkers (a task's batch, as in the
+    broadcast strategy), at most two per unit of the cluster's parallelism (spare tasks even out the
+    walks' uneven load: on cnr-2000 one shard of four took three times another's time).
+
+    Fewer walkers do not gain from more shards: a round's cost is then mostly per task, and every
+    shard boundary a walk crosses costs a round. 200 sources of a 100k-vertex Chung-Lu graph
+    (200,000 walkers, 2 cores): 36.7 s over 4 shards in 65 rounds, 6.2 s in one shard and one round
+    (broadcast: 6.5 s); of BlogCatalog: 26.6 s in 48 rounds, 4.9 s in one (broadcast: 5.2 s).
+
+    Example:
+        >>> work_shards(spark, walkers=200 * 1000, walks_per_batch=2_000_000)
+        1
+    """
+    return max(1, min(2 * parallelism(spark), math.ceil(walkers / walks_per_batch)))
+
+
+def walk_graph_bytes(graph: Graph) -> int:
+    """The whole graph's walk graph in a task: 8 bytes per arc and per vertex; 24 more per arc when
+    weighted (the weights and their per-row sums)."""
+    return graph.num_arcs * (32 if graph.weighted else 8) + 8 * (graph.n + 1)
+
+
+def shard_bounds(graph: Graph, hubs: Hubs | None = None, wanted: int = 1) -> np.ndarray:
     """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
 
     Cut at approximate quantiles of the arcs' sources (but the split ``hubs``', whose blocks are
-    dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs: as many as the
-    cluster's parallelism, twice as many with ``spare`` shards, and more while a shard's walk graph
-    would exceed :data:`SHARD_BYTES` in a task (8 bytes per arc and per vertex; 24 more per arc when
-    weighted: the weights and their per-row sums). Spare shards even out the walks' uneven load
-    (on cnr-2000 one shard of four took three times another's time) when the tasks have work to
-    share; otherwise a round's cost is mostly per task (:func:`distributed_scores` decides).
+    dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs: the ``wanted``
+    shards of the work (:func:`work_shards`), and more while a shard's walk graph would exceed
+    :data:`SHARD_BYTES` in a task (:func:`walk_graph_bytes`).
     """
     n = graph.n
-    per_arc = 32 if graph.weighted else 8
-    total = graph.num_arcs * per_arc + 8 * (n + 1)
-    shards = min(max((2 if spare else 1) * parallelism(graph.spark), math.ceil(total / SHARD_BYTES)), max(1, n))
+    shards = min(max(wanted, math.ceil(walk_graph_bytes(graph) / SHARD_BYTES)), max(1, n))
     if n <= 1 or shards == 1:
         return np.array([0, n], dtype=np.int64)
     hub_arcs = int(hubs.degree.sum()) if hubs is not None else 0
@@ -418,7 +437,7 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
         started = resolve_pending(Walkers.concat(walkers), hubs, held, p.restart_prob)
         inside = (started.pos >= lo) & (started.pos < hi)
         tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator, dangling,
-                                       p.max_steps, n, hubs)
+                                       p.max_steps, n, hubs, held)
         leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
         out.append(_walker_rows(route(leaving.pos), leaving, row_entries))
         out.append(_count_rows(merge_tallies([tally] + tallies, n), buckets, row_entries))
@@ -559,11 +578,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
     num_sources = sources.count()
     hubs = find_hubs(graph, block_arcs)
-    # spare shards (two per unit of parallelism) only when each gets a full batch of walkers: with
-    # fewer, a round costs mostly per task (200 sources of a 100k-vertex Chung-Lu graph on 2 cores:
-    # 98.7 s over 8 shards, 62.5 s over 4)
-    spare = num_sources * omega >= params.walks_per_batch * 2 * parallelism(spark)
-    bounds = shard_bounds(graph, hubs, spare)
+    bounds = shard_bounds(graph, hubs, work_shards(spark, num_sources * omega, params.walks_per_batch))
     num_shards = len(bounds) - 1
     routes = shard_routes(spark, num_shards)
     hubs, blocks = hub_blocks(graph, hubs, routes)
