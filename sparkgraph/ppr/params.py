@@ -31,7 +31,9 @@ class PPRParams:
         broadcast_max_bytes: Memory one task may hold for the graph (indices, weights and their per-row
             sums, the push's transition matrix: see fully_ppr.adjacency_bytes) up to which auto picks broadcast.
         walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
-            each round (distributed: a new batch of sources joins the walkers still moving).
+            each round per shard (distributed: a new batch of sources joins the walkers still
+            moving; the shards number one per walks_per_batch walkers, at most two per unit of
+            parallelism, or more when the graph needs them).
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
