@@ -118,11 +118,10 @@ def assert_no_output(spark, path: Path) -> None:
     assert not visible, visible
 
 
-def force_shards(monkeypatch, graph, shards: int) -> int:
-    """Make the distributed PPR strategy cut ``graph`` into about ``shards`` shards, as it would a
-    graph whose walk graph fills that many tasks (``SHARD_BYTES`` lowered; the work alone would take
-    fewer on these small graphs). Returns the shards it will take."""
-    from sparkgraph.ppr import distributed
 
-    monkeypatch.setattr(distributed, "SHARD_BYTES", math.ceil(distributed.walk_graph_bytes(graph) / shards))
-    return len(distributed.shard_bounds(graph)) - 1
+def shard_budget(graph, shards: int) -> int:
+    """A ``PPRParams.shard_max_bytes`` that cuts ``graph`` into about ``shards`` shards, as a graph
+    whose walk graph fills that many tasks would be (the work alone takes fewer on these small graphs)."""
+    from sparkgraph.ppr.distributed import walk_graph_bytes
+
+    return math.ceil(walk_graph_bytes(graph) / shards)

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import force_shards
+from conftest import shard_budget
 from ppr_bounds import bound_for, dense_rows
 from pyspark.sql import functions as F
 
@@ -30,6 +30,7 @@ from sparkgraph.ppr import (
     fully_ppr,
     query,
 )
+from sparkgraph.ppr.distributed import shard_bounds
 from sparkgraph.udfs import hubs as hubs_module
 
 
@@ -263,10 +264,11 @@ def test_distributed_strategy_equals_its_truncated_expectation(karate, monkeypat
     hub's would be, over two shards (walks cross them, and the blocks alternate between them)."""
     monkeypatch.setattr(hubs_module, "HUB_ARCS", 10)
     graph, local = karate, load_local("karate")
-    assert force_shards(monkeypatch, graph, 2) == 2
     sources = np.array([1, 34])
     params = PPRParams(walks_per_source=2000, top_k=local.n, strategy="distributed", max_steps=8, seed=5,
-                       push_rounds=0)  # (a push would settle flow beyond the 8 steps)
+                       push_rounds=0,  # (a push would settle flow beyond the 8 steps)
+                       shard_max_bytes=shard_budget(graph, 2))
+    assert len(shard_bounds(graph, params.shard_max_bytes)) - 1 == 2
     estimate = dense_rows(fully_ppr(graph, params, sources=list(sources)).toPandas(), local.names, sources, local.n,
                           local.ids_of)
     adjacency = local.adjacency.toarray()

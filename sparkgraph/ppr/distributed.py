@@ -5,7 +5,7 @@ For graphs whose adjacency does not fit one task. The design:
 1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
    arcs (approximate quantiles of the arcs' sources): one per ``walks_per_batch`` walkers, up to
    two per unit of parallelism (walks load shards unevenly, and spare tasks let the cores even it
-   out), and more while a shard's walk graph would exceed :data:`SHARD_BYTES` in a task
+   out), and more while a shard's walk graph would exceed ``shard_max_bytes`` in a task
    (:func:`work_shards`: with fewer walkers a round's cost is mostly per task, and every shard
    boundary a walk crosses costs a round). Each shard's rows are
    packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned so that each shard has its own
@@ -100,7 +100,6 @@ from sparkgraph.udfs.walks import WalkGraph, walk_graph
 
 log = logging.getLogger(__name__)
 
-SHARD_BYTES = 64 * 1024**2  # a shard's walk graph in a task, at most (:func:`shard_bounds`)
 MERGE_EVERY = 16  # rounds between merges of the counts
 # entries per row of walkers or counts: rows of a few MiB, which the JVM sorts and spills like any
 # other (one row per shard and task held 35 MiB on BlogCatalog, and a 4g driver ran out of heap)
@@ -144,16 +143,16 @@ def walk_graph_bytes(graph: Graph) -> int:
     return graph.num_arcs * (32 if graph.weighted else 8) + 8 * (graph.n + 1)
 
 
-def shard_bounds(graph: Graph, hubs: Hubs | None = None, wanted: int = 1) -> np.ndarray:
+def shard_bounds(graph: Graph, max_bytes: int, hubs: Hubs | None = None, wanted: int = 1) -> np.ndarray:
     """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
 
     Cut at approximate quantiles of the arcs' sources (but the split ``hubs``', whose blocks are
     dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs: the ``wanted``
     shards of the work (:func:`work_shards`), and more while a shard's walk graph would exceed
-    :data:`SHARD_BYTES` in a task (:func:`walk_graph_bytes`).
+    ``max_bytes`` in a task (:func:`walk_graph_bytes`; ``PPRParams.shard_max_bytes``).
     """
     n = graph.n
-    shards = min(max(wanted, math.ceil(walk_graph_bytes(graph) / SHARD_BYTES)), max(1, n))
+    shards = min(max(wanted, math.ceil(walk_graph_bytes(graph) / max_bytes)), max(1, n))
     if n <= 1 or shards == 1:
         return np.array([0, n], dtype=np.int64)
     hub_arcs = int(hubs.degree.sum()) if hubs is not None else 0
@@ -557,7 +556,8 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     Args:
         graph: The graph.
         ids: Dense source ids ``(id)``.
-        params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, max_steps, seed, push_rounds).
+        params: Walk parameters (α, ω, estimator, dangling, walks_per_batch, shard_max_bytes, max_steps, seed,
+            push_rounds).
         dangling: The walk's dangling policy when not ``params.dangling`` (``discard``: the walk
             index's walks, whose jump share is target -1).
         top_k: Keep each source's ``top_k`` highest targets (ties: smaller id); None keeps all.
@@ -578,7 +578,8 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
     num_sources = sources.count()
     hubs = find_hubs(graph, block_arcs)
-    bounds = shard_bounds(graph, hubs, work_shards(spark, num_sources * omega, params.walks_per_batch))
+    bounds = shard_bounds(graph, params.shard_max_bytes, hubs,
+                          work_shards(spark, num_sources * omega, params.walks_per_batch))
     num_shards = len(bounds) - 1
     routes = shard_routes(spark, num_shards)
     hubs, blocks = hub_blocks(graph, hubs, routes)

@@ -30,6 +30,9 @@ class PPRParams:
             when it fits.
         broadcast_max_bytes: Memory one task may hold for the graph (indices, weights and their per-row
             sums, the push's transition matrix: see fully_ppr.adjacency_bytes) up to which auto picks broadcast.
+        shard_max_bytes: Memory one task may hold for its shard of the graph (distributed: 8 bytes
+            per arc and per vertex, 24 more per arc when weighted); the graph is cut into at least
+            its whole walk graph / shard_max_bytes shards. Lower it for executors with little memory.
         walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
             each round per shard (distributed: a new batch of sources joins the walkers still
             moving; the shards number one per walks_per_batch walkers, at most two per unit of
@@ -63,6 +66,7 @@ class PPRParams:
     dangling: str = param("source", one_of(*DANGLING))
     strategy: str = param("auto", one_of(*STRATEGIES))
     broadcast_max_bytes: int = param(512 * 1024**2, at_least(1))
+    shard_max_bytes: int = param(64 * 1024**2, at_least(1))
     walks_per_batch: int = param(2_000_000, at_least(1))
     push_sources_per_batch: int = param(256, at_least(1))
     max_steps: int = param(100, at_least(1))

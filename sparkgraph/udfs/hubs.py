@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # arcs per block of a hub's row: 8 MiB of columns (32 MiB weighted with their sums), an eighth of a
-# shard's walk graph (:data:`sparkgraph.ppr.distributed.SHARD_BYTES`); read by the driver, which
+# shard's walk graph at the default ``PPRParams.shard_max_bytes``; read by the driver, which
 # hands it to the tasks
 HUB_ARCS = 1 << 20
 
