@@ -53,6 +53,7 @@ from sparkgraph.ppr import (  # noqa: E402
     fully_ppr,
     query,
 )
+from sparkgraph.ppr.distributed import walk_graph_bytes  # noqa: E402
 from sparkgraph.session import SessionConfig, get_session, parallelism  # noqa: E402
 from sparkgraph.udfs.walks import walk_graph, walk_scores  # noqa: E402
 
@@ -171,9 +172,15 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
         ("sparkgraph broadcast endpoints push0", PPRParams(top_k=100, push_rounds=0, estimator="endpoints", seed=1)),
     ]
     if name in args.distributed:
+        # the sampled sources' walkers fill under one batch, so the shard rule takes one shard (as many
+        # as the graph's memory needs); the third row cuts the graph into 8 shards by memory, as a graph
+        # that does not fit a task would be, so the sharded rounds are measured too
+        sharded = -(-walk_graph_bytes(graph) // 8)
         variants += [("sparkgraph distributed visits", PPRParams(top_k=100, strategy="distributed", seed=1)),
                      ("sparkgraph distributed visits push<=8",
-                      PPRParams(top_k=100, strategy="distributed", push_rounds=8, seed=1))]
+                      PPRParams(top_k=100, strategy="distributed", push_rounds=8, seed=1)),
+                     ("sparkgraph distributed visits, 8 shards by shard_max_bytes",
+                      PPRParams(top_k=100, strategy="distributed", seed=1, shard_max_bytes=sharded))]
     for label, params in variants:
         frame, seconds, runs = measured(lambda p=params: fully_ppr(graph, p, sources=list(sample)).toPandas())
         precision, l1 = accuracy(frame, local, sample, exact)
