@@ -195,9 +195,10 @@ def _next_positions(rows: np.ndarray, uniform: np.ndarray, graph: WalkGraph, hub
     out[~split] = next_hops(rows[~split], uniform[~split], graph)
     block = hubs.choose_blocks(hub[split], uniform[split])
     here = np.isin(block, np.fromiter(held, np.int64, len(held)))
-    block[here] = hubs.resolve(block[here], uniform[split][here], held) if here.any() else block[here]
-    block[~here] = -(block[~here] + 1)
-    out[split] = block
+    heads = -(block + 1)  # (a block held elsewhere: the walker leaves for it)
+    if here.any():
+        heads[here] = hubs.resolve(block[here], uniform[split][here], held)
+    out[split] = heads
     return out
 
 
