@@ -29,7 +29,9 @@ For graphs whose adjacency does not fit one task. The design:
    ω walkers have all stopped gets no more counts, so the merge turns its counts into scores and
    keeps its top k (exactly what the end would keep; on all of cnr-2000's sources, a third of them
    were done at the first merge). The counts held between merges are those of sources still
-   walking, and at the end each bucket scores what is left. No action per round beyond the
+   walking, and at the end each bucket scores what is left. Without push, a source whose walkers
+   all started and all stopped in one task call is scored there and ships its top k, not its
+   counts (over one shard: every source). No action per round beyond the
    lineage cut and, once every batch is in, a count of the walkers still moving.
 
 5. **Push-then-walk.** A batch enters as flow, not walkers: every round each task pushes the flow
@@ -71,6 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -114,7 +117,8 @@ WALKER_COLUMNS = ["kind", "shard", "due", "source", "key", "step", "pos", "flow"
 COUNT_COLUMNS = ["shard", "source", "pos", "visits", "ends", "flow"]  # shard: the sources' bucket; pos: the targets
 WALKER_SCHEMA = ("kind int, shard int, due int, source array<long>, key array<long>, step array<long>, "
                  "pos array<long>, flow array<long>")
-ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>"
+# counts rows may carry scores instead (``score`` not null: a source's final top k, :func:`_walk_round`)
+ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>, score array<double>"
 COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>, "
                  "flow array<long>")
 SCORES_SCHEMA = "source long, target long, score double"
@@ -288,8 +292,8 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_ent
              due: int | None = None) -> pa.Table:
     """Rows of the round schema: per distinct ``key`` (its ``shard`` column: a shard, or a source
     bucket for counts), rows of at most ``row_entries`` (:data:`ROW_ENTRIES`) of its values in each
-    given column's array; the other columns null, ``due`` too unless given. A column not of the
-    round schema (``score``: float64) comes after them."""
+    given column's array (``score``: float64, the others int64); the other columns null, ``due`` too
+    unless given."""
     order = np.argsort(key, kind="stable")
     key = key[order]
     first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.empty(0, bool)
@@ -305,8 +309,8 @@ def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_ent
     for name in LIST_COLUMNS:
         table[name] = (pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.int64)))
                        if name in columns else pa.nulls(rows, pa.list_(pa.int64())))
-    for name in columns.keys() - set(LIST_COLUMNS):
-        table[name] = pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.float64)))
+    table["score"] = (pa.ListArray.from_arrays(offsets, pa.array(columns["score"][order].astype(np.float64)))
+                      if "score" in columns else pa.nulls(rows, pa.list_(pa.float64())))
     return pa.table(table)
 
 
@@ -320,6 +324,12 @@ def _count_rows(tally: Tally, buckets: int, row_entries: int) -> pa.Table:
     return _grouped(COUNTS, tally.source % buckets,
                     {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends,
                      "flow": tally.flow}, row_entries)
+
+
+def _score_rows(scores: tuple[np.ndarray, np.ndarray, np.ndarray], buckets: int, row_entries: int) -> pa.Table:
+    """Final scores ``(source, target, score)`` as counts rows per source bucket, ``score`` not null."""
+    source, target, score = scores
+    return _grouped(COUNTS, source % buckets, {"source": source, "pos": target, "score": score}, row_entries)
 
 
 def _flow_rows(kind: int, route: np.ndarray, flow: Flow, row_entries: int, due: int | None = None) -> pa.Table:
@@ -380,12 +390,16 @@ class ShardPush:
 
 
 def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
-                row_entries: int, push: ShardPush, hubs: Hubs, round_index: int):
+                row_entries: int, push: ShardPush, hubs: Hubs, finish, round_index: int):
     """The cogrouped function of round ``round_index``: push one shard's flow once, start the walkers
     of the sources whose push is over (their parked flow is due), walk the shard's walkers; emit what
     travels on (keyed by its shard's route), parked flow (keyed by its source's shard, with the round
     it is due there) and counts. A walker bound for a block of a split hub's row (position
-    ``-(block + 1)``) goes to the block's shard, which takes its arc before the walks."""
+    ``-(block + 1)``) goes to the block's shard, which takes its arc before the walks.
+
+    Without push, a source whose walkers all started here and all stopped here has all its counts
+    in this task: it emits their scores (``finish(tally)``, its top k), not its counts, which would
+    otherwise be shuffled to a merge only to be scored there (over one shard: every source)."""
     p = params
     shard_of = _inverse(routes)
 
@@ -439,7 +453,12 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
                                        p.max_steps, n, hubs, held)
         leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
         out.append(_walker_rows(route(leaving.pos), leaving, row_entries))
-        out.append(_count_rows(merge_tallies([tally] + tallies, n), buckets, row_entries))
+        tally = merge_tallies([tally] + tallies, n)
+        if len(new_sources):  # (without push: with it, the flow kept in earlier rounds counts elsewhere)
+            final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, new_sources)
+            out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
+            tally = tally.take(~final)
+        out.append(_count_rows(tally, buckets, row_entries))
         return pa.concat_tables(out)
 
     return walk
@@ -468,22 +487,27 @@ def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walk
     walkers have all stopped (:func:`~sparkgraph.udfs.shard_walks.complete_sources`), so that
     their counts stop taking memory and no later merge reads them."""
     def merge(table: pa.Table) -> pa.Table:
+        scored, table = _scored_and_counts(table)
         tally = merge_tallies([_tally_of(table)], n)
         done = complete_sources(tally, walks, n)
-        counts = _count_rows(tally.take(~done), buckets, row_entries).select(COUNT_COLUMNS)
-        counts = counts.append_column("score", pa.nulls(counts.num_rows, pa.list_(pa.float64())))
-        source, target, score = finish(tally.take(done))
-        scores = _grouped(COUNTS, source % buckets, {"source": source, "pos": target, "score": score}, row_entries)
-        return pa.concat_tables([counts, scores.select(COUNT_COLUMNS + ["score"])])
+        counts = _count_rows(tally.take(~done), buckets, row_entries)
+        scores = _score_rows(finish(tally.take(done)), buckets, row_entries)
+        return pa.concat_tables([t.select(COUNT_COLUMNS + ["score"]) for t in (counts, scores)] + [scored])
 
     out = (union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA + ", score array<double>")
            .persist(StorageLevel.MEMORY_AND_DISK))
-    counts = truncate_lineage(out.filter(F.col("score").isNull()).select(*COUNT_COLUMNS))
+    counts = truncate_lineage(out.filter(F.col("score").isNull()).select(*COUNT_COLUMNS, "score"))
     finals = truncate_lineage(out.filter(F.col("score").isNotNull()).select(
         F.explode(F.arrays_zip(F.col("source").alias("source"), F.col("pos").alias("target"),
                                F.col("score").alias("score"))).alias("entry")).select("entry.*"))
     out.unpersist()
     return counts, finals
+
+
+def _scored_and_counts(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Counts rows split into those that hold final scores (:func:`_score_rows`) and true counts."""
+    scored = pc.is_valid(table.column("score"))
+    return table.filter(scored), table.filter(pc.invert(scored))
 
 
 def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int, push_rounds: int, num_shards: int,
@@ -528,7 +552,7 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
         if previous is not None:
             release(previous)
             outputs[:] = [o for o in outputs if o is not previous]
-        pieces.append(held.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS))
+        pieces.append(held.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS, "score"))
         rounds += 1
         progress.advance("rounds (batches + push + the longest walk, at most)", rounds, last_round)
         if rounds >= settled and carried.count() == 0:
@@ -605,7 +629,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     push = ShardPush.of(params, dangling)
 
     def walk_of(round_index: int):
-        return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, hubs, round_index)
+        return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, hubs, finish, round_index)
 
     def finish(tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores from the whole counts of some sources (the jump share's target: -1)."""
@@ -626,8 +650,10 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
                               outputs, merged, finals, started)
 
         def scores(table: pa.Table) -> pa.Table:
+            scored, table = _scored_and_counts(table)
             source, target, score = finish(merge_tallies([_tally_of(table)], n))
-            return pa.table({"source": source, "target": target, "score": score})
+            return pa.table({"source": np.r_[source, _flat(scored, "source")], "target": np.r_[target, _flat(scored, "pos")],
+                             "score": np.r_[score, _flat(scored, "score")]})
 
         job_description(spark, "sparkgraph ppr: scores from the counts")
         last = union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA)
