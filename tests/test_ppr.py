@@ -252,7 +252,7 @@ def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_
     frames = {k: r.toPandas().sort_values(["source", "target"]).reset_index(drop=True) for k, r in results.items()}
     pd.testing.assert_frame_equal(frames["distributed"], frames["broadcast"], check_exact=True)
     assert "7 hubs of more than 5 out-arcs split into 19 blocks" in caplog.text
-    assert "3 sources in 1 batches, 1 shards" in caplog.text  # (4,500 walkers: under one batch)
+    assert "3 sources in 1 batches, 1 shards, 1 replicas" in caplog.text  # (4,500 walkers: under one batch)
     check_against_exact(results["distributed"], local, sources, params["distributed"])
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import shard_budget
 from ppr_bounds import bound_for, dense_rows
 
 from sparkgraph.datasets import chung_lu, load_graph, load_local
@@ -680,10 +681,11 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
         weighted_sinks, dangling, estimator, monkeypatch, caplog):
     """Sharded walks step exactly as the broadcast kernel does, on the sources' own streams, and
     count whole visits: the same numbers as the twin (and so as broadcast without push), bit for bit,
-    in one shard and one batch (what 2,500 walkers get), and over 6 to 8 shards of 3 to 9 vertices (most
-    steps cross a shard; the kernel test above takes one per vertex) in pipelined batches of 150
-    walkers (the work then takes two shards per unit of parallelism), in cut rows, counts merged
-    every other round (sources whose walkers have all stopped are scored at a merge, the others at the end);
+    in one shard, one task and one batch (what 2,500 walkers get; every source scored in its task), and
+    over 3 or 4 shards of about 10 vertices (a small ``shard_max_bytes``: most steps cross a shard; the
+    kernel test above takes one per vertex), each held by two or three tasks (pipelined batches of 150
+    walkers take two tasks per unit of parallelism), in cut rows, counts merged every other
+    round (sources whose walkers have all stopped are scored at a merge, the others at the end);
     on a graph with sinks, weights spanning 17 orders of magnitude. Under ``source`` the pipelined
     run also splits the rows of more than 3 arcs into blocks held by other shards (hubs; a step
     from one takes two rounds, so one case is enough), against the twin, which sums such rows block
@@ -698,15 +700,17 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
-    pipelined = dataclasses.replace(params, walks_per_batch=150)  # 500·5 / (150·shards): two or three batches
+    pipelined = dataclasses.replace(params, walks_per_batch=150,  # 500·5 / (150·tasks): two or three batches
+                                    shard_max_bytes=shard_budget(graph, 4))
     if dangling == "source":
         monkeypatch.setattr(hubs_module, "HUB_ARCS", 3)
         twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
-    (one_batch, one_shard), (batches, shards) = _batches_and_shards(caplog)
-    assert one_batch == one_shard == 1 and batches >= 2 and shards >= 6  # (8 asked for: cuts of 32 vertices merge)
+    (one_batch, one_shard, one_replica), (batches, shards, replicas) = _batches_and_shards(caplog)
+    assert one_batch == one_shard == one_replica == 1
+    assert batches >= 2 and shards >= 3 and replicas >= 2  # (4 shards asked for: cuts of 32 vertices may merge)
     if dangling == "source":
         assert "30 hubs of more than 3 out-arcs split into 76 blocks" in caplog.text
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
@@ -714,10 +718,11 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
 
 
-def _batches_and_shards(caplog) -> list[tuple[int, int]]:
-    """The batches and shards of each distributed run, from its log."""
-    found = (re.search(r"sources in (\d+) batches, (\d+) shards", r.getMessage()) for r in caplog.records)
-    return [(int(m.group(1)), int(m.group(2))) for m in found if m]
+def _batches_and_shards(caplog) -> list[tuple[int, int, int]]:
+    """The batches, shards and replicas per shard of each distributed run, from its log."""
+    found = (re.search(r"sources in (\d+) batches, (\d+) shards, (\d+) replicas", r.getMessage())
+             for r in caplog.records)
+    return [(int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in found if m]
 
 
 def _scored_at_merges(caplog) -> list[int]:
@@ -748,8 +753,9 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
         weighted_sinks, monkeypatch, caplog):
     """Push-then-walk in the distributed strategy (push_rounds=8: at most 8 rounds, by the per-round
     threshold) on the weighted digraph with sinks: the numbers of the same kernels run in one
-    process, bit for bit, over 8 shards of 3 to 9 vertices (most pushes and steps cross a shard; the
-    kernel test above takes other cuts), in pipelined batches, rows cut at 7 entries, counts merged
+    process, bit for bit, over 4 shards of about 10 vertices, each held by two tasks (most pushes and
+    steps cross a shard; the kernel test above takes other cuts), in pipelined batches, rows cut at 7
+    entries, counts merged
     every other round; and within the estimator's bound of exact (the residual's walkers carry at
     most the source's mass, so the push-free band holds, ppr_bounds). One Spark run, under ``source``
     with visits: the plumbing does not depend on the policy (the sharded push's kernel test pins both),
@@ -764,13 +770,14 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     expected = _distributed_push_in_one_process(local.adjacency, sources, params, ONE * push.push_threshold(40, 0.3))
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
-    pipelined = dataclasses.replace(params, walks_per_batch=10)  # 40·5 / (10·shards): two or three batches
+    pipelined = dataclasses.replace(params, walks_per_batch=10,  # 40·5 / (10·tasks): two or three batches
+                                    shard_max_bytes=shard_budget(graph, 4))
     caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in names])), local.names, names,
                       local.n, local.ids_of)
     assert np.array_equal(rows, expected)
-    [(batches, shards)] = _batches_and_shards(caplog)
-    assert batches >= 2 and shards >= 8
+    [(batches, shards, replicas)] = _batches_and_shards(caplog)
+    assert batches >= 2 and shards == 4 and replicas == 2
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, sources, params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, sources))

@@ -2,24 +2,27 @@
 
 For graphs whose adjacency does not fit one task. The design:
 
-1. **Shards.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same number of
-   arcs (approximate quantiles of the arcs' sources): one per ``walks_per_batch`` walkers, up to
-   two per unit of parallelism (walks load shards unevenly, and spare tasks let the cores even it
-   out), and more while a shard's walk graph would exceed ``shard_max_bytes`` in a task
-   (:func:`work_shards`: with fewer walkers a round's cost is mostly per task, and every shard
-   boundary a walk crosses costs a round). Each shard's rows are
-   packed once (:mod:`sparkgraph.udfs.packing`), hash-partitioned so that each shard has its own
-   task (:func:`shard_routes`), and cached: they stay on the executors.
+1. **Shards and replicas.** The dense ids are cut into ranges ``[lo, hi)`` holding about the same
+   number of arcs (approximate quantiles of the arcs' sources), as few as keep a shard's walk graph
+   within ``shard_max_bytes`` in a task (:func:`shard_bounds`: every shard boundary a walk crosses
+   costs a round). The work's tasks, one per ``walks_per_batch`` walkers up to two per unit of
+   parallelism (:func:`work_tasks`), come from **replicas** of the shards (:class:`Layout`):
+   everything of one source at a shard goes to one replica, by a hash of the source, so more tasks
+   add no crossing. Over one shard the strategy walks as broadcast does: 10,000 sources of a
+   100k-vertex Chung-Lu graph took 27.2 s in one round over 5 replicas (broadcast: 16.7 s), 127.9 s
+   over 5 shards in 79 rounds. Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`),
+   copied to its replicas, hash-partitioned so that each replica has its own task
+   (:func:`shard_routes`), and cached: they stay on the executors.
 2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
    per destination shard and task, not a row per walker), co-grouped with their shard; a task
    walks them **as far as they stay in the shard**
    (:func:`~sparkgraph.udfs.shard_walks.walk_in_shard`), so on graphs with locality most walks
    end in the task that started them, and only the walkers that step out are shuffled.
-3. **Pipelining.** The sources are dealt into batches of about ``walks_per_batch`` × shards
+3. **Pipelining.** The sources are dealt into batches of about ``walks_per_batch`` × tasks
    walkers (by a hash of the source id; a shard's share follows where the sources are); a new
    batch enters at every round while earlier ones are still walking, so the rounds number about
    batches + the longest walk's shard crossings, not their product. Cost model: a task holds its
-   shard's share of the new batch, about ``walks_per_batch`` walkers, plus those of earlier
+   replica's share of the new batch, about ``walks_per_batch`` walkers, plus those of earlier
    batches that stepped into its shard (a fraction of them on graphs with locality, up to 1/α
    times as many on graphs without), 32 bytes each (source, stream key, step, position) plus one
    step's numpy temporaries.
@@ -85,6 +88,7 @@ from sparkgraph.session import job_description, parallelism, release, truncate_l
 from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.packing import decode_chunk, encode_chunk
+from sparkgraph.udfs.projection import splitmix64
 from sparkgraph.udfs.push import FINISHING_POLICIES, push_threshold
 from sparkgraph.udfs.shard_push import ONE, Flow, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
@@ -124,21 +128,59 @@ COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<l
 SCORES_SCHEMA = "source long, target long, score double"
 
 
-def work_shards(spark, walkers: int, walks_per_batch: int) -> int:
-    """The shards the walks call for: one per ``walks_per_batch`` walkers (a task's batch, as in the
+def work_tasks(spark, walkers: int, walks_per_batch: int) -> int:
+    """The tasks the walks call for: one per ``walks_per_batch`` walkers (a task's batch, as in the
     broadcast strategy), at most two per unit of the cluster's parallelism (spare tasks even out the
     walks' uneven load: on cnr-2000 one shard of four took three times another's time).
 
-    Fewer walkers do not gain from more shards: a round's cost is then mostly per task, and every
-    shard boundary a walk crosses costs a round. 200 sources of a 100k-vertex Chung-Lu graph
-    (200,000 walkers, 2 cores): 36.7 s over 4 shards in 65 rounds, 6.2 s in one shard and one round
-    (broadcast: 6.5 s); of BlogCatalog: 26.6 s in 48 rounds, 4.9 s in one (broadcast: 5.2 s).
+    Fewer walkers do not gain from more tasks: a round's cost is then mostly per task. 200 sources
+    of a 100k-vertex Chung-Lu graph (200,000 walkers, 2 cores): 36.7 s over 4 shards in 65 rounds,
+    6.2 s in one task and one round (broadcast: 6.5 s); of BlogCatalog: 26.6 s in 48 rounds, 4.9 s
+    in one (broadcast: 5.2 s).
 
     Example:
-        >>> work_shards(spark, walkers=200 * 1000, walks_per_batch=2_000_000)
+        >>> work_tasks(spark, walkers=200 * 1000, walks_per_batch=2_000_000)
         1
     """
     return max(1, min(2 * parallelism(spark), math.ceil(walkers / walks_per_batch)))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the rounds' rows go: ``bounds`` (:func:`shard_bounds`) cut the graph into shards, each
+    held by ``replicas`` tasks, slot ``shard · replicas + replica``, whose rows carry ``routes[slot]``
+    (:func:`shard_routes`). Everything of one source at one shard (its walkers, flow, parked flow)
+    goes to one replica, chosen by a hash of the source: the tasks share the work without adding a
+    shard boundary for walks to cross."""
+
+    bounds: np.ndarray
+    routes: np.ndarray
+    replicas: int
+
+    @property
+    def shards(self) -> int:
+        return len(self.bounds) - 1
+
+    def shard_of(self, vertices: np.ndarray) -> np.ndarray:
+        """The shard holding each vertex; ``-(block + 1)``: the shard holding that hub block
+        (block ``g`` at shard ``g mod shards``, :func:`hub_blocks`)."""
+        vertices = np.asarray(vertices, dtype=np.int64)
+        out = np.searchsorted(self.bounds, vertices, side="right") - 1
+        pending = vertices < 0
+        out[pending] = (-vertices[pending] - 1) % self.shards
+        return out
+
+    def route(self, vertices: np.ndarray, sources: np.ndarray) -> np.ndarray:
+        """The route key of the replica of ``vertices``' shards that serves ``sources``."""
+        replica = splitmix64(np.asarray(sources, dtype=np.int64).astype(np.uint64)) % np.uint64(self.replicas)
+        return self.routes[self.shard_of(vertices) * self.replicas + replica.astype(np.int64)]
+
+    def shard_of_route(self, route: int) -> int:
+        return int(np.flatnonzero(self.routes == route)[0]) // self.replicas
+
+    def replica_routes(self) -> list[list[int]]:
+        """Per shard, the route keys of its replicas."""
+        return self.routes.reshape(self.shards, self.replicas).tolist()
 
 
 def walk_graph_bytes(graph: Graph) -> int:
@@ -147,16 +189,17 @@ def walk_graph_bytes(graph: Graph) -> int:
     return graph.num_arcs * (32 if graph.weighted else 8) + 8 * (graph.n + 1)
 
 
-def shard_bounds(graph: Graph, max_bytes: int, hubs: Hubs | None = None, wanted: int = 1) -> np.ndarray:
+def shard_bounds(graph: Graph, max_bytes: int, hubs: Hubs | None = None) -> np.ndarray:
     """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
 
-    Cut at approximate quantiles of the arcs' sources (but the split ``hubs``', whose blocks are
-    dealt over the shards, :func:`hub_blocks`), so shards hold about equal arcs: the ``wanted``
-    shards of the work (:func:`work_shards`), and more while a shard's walk graph would exceed
-    ``max_bytes`` in a task (:func:`walk_graph_bytes`; ``PPRParams.shard_max_bytes``).
+    As few shards as keep a shard's walk graph within ``max_bytes`` in a task
+    (:func:`walk_graph_bytes`; ``PPRParams.shard_max_bytes``): every shard boundary a walk crosses
+    costs a round, and the work's tasks come from replicas (:class:`Layout`). Cut at approximate
+    quantiles of the arcs' sources (but the split ``hubs``', whose blocks are dealt over the
+    shards, :func:`hub_blocks`), so shards hold about equal arcs.
     """
     n = graph.n
-    shards = min(max(wanted, math.ceil(walk_graph_bytes(graph) / max_bytes)), max(1, n))
+    shards = min(math.ceil(walk_graph_bytes(graph) / max_bytes), max(1, n))
     if n <= 1 or shards == 1:
         return np.array([0, n], dtype=np.int64)
     hub_arcs = int(hubs.degree.sum()) if hubs is not None else 0
@@ -170,8 +213,9 @@ def shard_bounds(graph: Graph, max_bytes: int, hubs: Hubs | None = None, wanted:
 
 
 def shard_routes(spark, shards: int) -> np.ndarray:
-    """``routes[k]``: the key that shard ``k``'s rows carry in their ``shard`` column, one that Spark's
-    hash partitioning into ``shards`` partitions sends to partition ``k``. Hashing the shard numbers
+    """``routes[k]``: the key that slot ``k``'s rows carry in their ``shard`` column (a replica of a
+    shard, :class:`Layout`), one that Spark's hash partitioning into ``shards`` partitions sends to
+    partition ``k``. Hashing the shard numbers
     themselves collides (8 numbers into 8 partitions leave about a third of the tasks without a
     shard and give others two or three), which undoes the spare shards' balancing."""
     key = F.col("id").cast("int")
@@ -194,17 +238,16 @@ def find_hubs(graph: Graph, block_arcs: int) -> Hubs:
                    np.array([row[1] for row in found], dtype=np.int64), block_arcs)
 
 
-def hub_blocks(graph: Graph, hubs: Hubs, routes: np.ndarray) -> tuple[Hubs, DataFrame | None]:
+def hub_blocks(graph: Graph, hubs: Hubs, shards: int) -> tuple[Hubs, DataFrame | None]:
     """The ``hubs``' rows cut into blocks of ``hubs.block_arcs`` arcs in column order, block ``g``
-    held by shard ``g mod shards`` (under its route key, :func:`shard_routes`): ``(hubs, rows)``,
-    the hubs with their blocks' total weights when weighted, and rows ``(shard, payload, block)``
-    (None without hubs). No task holds a whole hub's row: the arcs are ranked within their row by a
+    held by shard ``g mod shards``: ``(hubs, rows)``, the hubs with their blocks' total weights
+    when weighted, and rows ``(shard, payload, block)`` (None without hubs). No task holds a whole hub's row: the arcs are ranked within their row by a
     range partitioning on (src, dst) and each partition's count per hub (collected: hubs times
     partitions), then packed block by block; the driver collects one total per block."""
     if not len(hubs):
         return hubs, None
     block_arcs, vertex = hubs.block_arcs, hubs.vertex
-    weighted, shards = graph.weighted, len(routes)
+    weighted = graph.weighted
     columns = ["src", "dst"] + (["weight"] if weighted else [])
     arcs = graph.edges.filter(F.col("src").isin(vertex.tolist())).select(*columns)
     ordered = truncate_lineage(arcs.repartitionByRange(shards, "src", "dst").sortWithinPartitions("src", "dst")
@@ -238,7 +281,7 @@ def hub_blocks(graph: Graph, hubs: Hubs, routes: np.ndarray) -> tuple[Hubs, Data
         weights = table.column("weight").to_numpy() if weighted else None
         payload = encode_chunk(np.zeros(len(dst), np.int64), dst, weights, 0, 1)
         total = float(np.cumsum(weights[np.argsort(dst)])[-1]) if weighted else 0.0  # (a block's sum, in column order)
-        return pa.table({"shard": pa.array([int(routes[g % shards])], pa.int32()), "payload": pa.array([payload]),
+        return pa.table({"shard": pa.array([g % shards], pa.int32()), "payload": pa.array([payload]),
                          "block": pa.array([g], pa.int64()), "total": pa.array([total])})
 
     schema = ", ".join(f"{c} {'double' if c == 'weight' else 'long'}" for c in columns) + ", block long"
@@ -253,28 +296,26 @@ def hub_blocks(graph: Graph, hubs: Hubs, routes: np.ndarray) -> tuple[Hubs, Data
     return hubs, blocks.select("shard", "payload", "block")
 
 
-def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray, hubs: Hubs | None = None,
-                blocks: DataFrame | None = None) -> DataFrame:
+def shard_table(graph: Graph, layout: Layout, hubs: Hubs | None = None, blocks: DataFrame | None = None
+                ) -> DataFrame:
     """``(shard, payload, block)``: each shard's CSR rows packed (:func:`~sparkgraph.udfs.packing.encode_chunk`,
-    rows sorted by column as the broadcast strategy's; a split hub's row empty) under its route key
-    (:func:`shard_routes`), block null, and the hub ``blocks`` it holds (:func:`hub_blocks`),
-    hash-partitioned by route (one shard per partition), cached."""
-    weighted = graph.weighted
-    shard_of = _inverse(routes)
+    rows sorted by column as the broadcast strategy's; a split hub's row empty), block null, and
+    the hub ``blocks`` it holds (:func:`hub_blocks`), once per replica under the replica's route
+    key (:class:`Layout`), hash-partitioned by route (one replica per partition), cached."""
+    weighted, bounds = graph.weighted, layout.bounds
 
     def tag(batches):
         for batch in batches:
             shard = np.searchsorted(bounds, batch.column("src").to_numpy(), side="right") - 1
-            yield pa.RecordBatch.from_arrays(batch.columns + [pa.array(routes[shard].astype(np.int32))],
+            yield pa.RecordBatch.from_arrays(batch.columns + [pa.array(shard.astype(np.int32))],
                                              names=batch.schema.names + ["shard"])
 
     def pack(table: pa.Table) -> pa.Table:
-        route = int(table.column("shard")[0].as_py())
-        shard = int(shard_of[route])
+        shard = int(table.column("shard")[0].as_py())
         payload = encode_chunk(table.column("src").to_numpy(), table.column("dst").to_numpy(),
                                table.column("weight").to_numpy() if weighted else None,
                                int(bounds[shard]), int(bounds[shard + 1]))
-        return pa.table({"shard": pa.array([route], pa.int32()), "payload": pa.array([payload], pa.binary()),
+        return pa.table({"shard": pa.array([shard], pa.int32()), "payload": pa.array([payload], pa.binary()),
                          "block": pa.nulls(1, pa.int64())})
 
     columns = ["src", "dst"] + (["weight"] if weighted else [])
@@ -285,7 +326,9 @@ def shard_table(graph: Graph, bounds: np.ndarray, routes: np.ndarray, hubs: Hubs
     packed = (arcs.mapInArrow(tag, schema).groupBy("shard").applyInArrow(pack, "shard int, payload binary, block long"))
     if blocks is not None:
         packed = packed.unionByName(blocks)
-    return packed.repartition(len(bounds) - 1, "shard").persist(StorageLevel.MEMORY_AND_DISK)
+    replicas = F.array(*[F.array(*[F.lit(int(route)) for route in routes]) for routes in layout.replica_routes()])
+    packed = packed.withColumn("shard", F.explode(F.element_at(replicas, F.col("shard") + 1).cast("array<int>")))
+    return packed.repartition(len(layout.routes), "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
 def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_entries: int,
@@ -352,13 +395,6 @@ def _tally_of(table: pa.Table) -> Tally:
                  _flat(table, "flow"))
 
 
-def _inverse(routes: np.ndarray) -> np.ndarray:
-    """``shard_of[route]``: the shard a route key stands for."""
-    shard_of = np.full(int(routes.max()) + 1, -1, dtype=np.int64)
-    shard_of[routes] = np.arange(len(routes))
-    return shard_of
-
-
 @dataclass(frozen=True)
 class ShardPush:
     """The distributed strategy's push: ``rounds`` pushes at most per source, entries pushing while
@@ -389,30 +425,23 @@ class ShardPush:
                 f"{self.threshold / ONE:.3g}·(1-α)^t of its source's flow per out-arc")
 
 
-def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangling: str, n: int, buckets: int,
-                row_entries: int, push: ShardPush, hubs: Hubs, finish, round_index: int):
+def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, buckets: int, row_entries: int,
+                push: ShardPush, hubs: Hubs, finish, round_index: int):
     """The cogrouped function of round ``round_index``: push one shard's flow once, start the walkers
     of the sources whose push is over (their parked flow is due), walk the shard's walkers; emit what
-    travels on (keyed by its shard's route), parked flow (keyed by its source's shard, with the round
-    it is due there) and counts. A walker bound for a block of a split hub's row (position
+    travels on (keyed by the route of its shard's replica for its source, :class:`Layout`), parked
+    flow (keyed by its source's shard, with the round it is due there) and counts. A walker bound for a block of a split hub's row (position
     ``-(block + 1)``) goes to the block's shard, which takes its arc before the walks.
 
     Without push, a source whose walkers all started here and all stopped here has all its counts
     in this task: it emits their scores (``finish(tally)``, its top k), not its counts, which would
     otherwise be shuffled to a merge only to be scored there (over one shard: every source)."""
-    p = params
-    shard_of = _inverse(routes)
-
-    def route(vertices: np.ndarray) -> np.ndarray:
-        out = routes[np.searchsorted(bounds, vertices, side="right") - 1]
-        pending = vertices < 0
-        out[pending] = routes[(-vertices[pending] - 1) % len(routes)]
-        return out
+    p, bounds, route = params, layout.bounds, layout.route
 
     def walk(carried: pa.Table, shard_rows: pa.Table) -> pa.Table:
         if carried.num_rows == 0:
             return _walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
-        shard = int(shard_of[carried.column("shard")[0].as_py()])
+        shard = layout.shard_of_route(carried.column("shard")[0].as_py())
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
         graph, held = _shard_graph(shard_rows, lo, hi)
         kind = carried.column("kind").to_numpy()
@@ -430,13 +459,13 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
                                               push.rounds, push.threshold, hubs)
             tallies.append(Tally(kept.source, kept.pos, *np.zeros((2, len(kept)), np.int64), kept.amount))
             moved = summed(moved)  # (one entry per source and vertex: a third of the rows on cnr-2000)
-            out.append(_flow_rows(FLOW, route(moved.pos), moved, row_entries))
+            out.append(_flow_rows(FLOW, route(moved.pos, moved.source), moved, row_entries))
             # a source that entered at round b pushes at rounds b..b+rounds: its flow is all parked
             # by then, and due at its shard the round after, whatever its entries did
             due = round_index + push.rounds - stopped.step + 1
             for when in np.unique(due):
                 at = stopped.take(due == when)
-                out.append(_flow_rows(PARKED, route(at.source), at, row_entries, int(when)))
+                out.append(_flow_rows(PARKED, route(at.source, at.source), at, row_entries, int(when)))
         elif len(new_sources):
             walkers.append(spawn(new_sources, p.walks_per_source, p.seed))
         if parked is not None:  # the whole parked flow of sources of this shard whose push is over
@@ -452,9 +481,9 @@ def _walk_round(bounds: np.ndarray, routes: np.ndarray, params: PPRParams, dangl
         tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator, dangling,
                                        p.max_steps, n, hubs, held)
         leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
-        out.append(_walker_rows(route(leaving.pos), leaving, row_entries))
+        out.append(_walker_rows(route(leaving.pos, leaving.source), leaving, row_entries))
         tally = merge_tallies([tally] + tallies, n)
-        if len(new_sources):  # (without push: with it, the flow kept in earlier rounds counts elsewhere)
+        if not push.rounds and len(new_sources):  # (with push, the flow kept in earlier rounds counts elsewhere)
             final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, new_sources)
             out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
             tally = tally.take(~final)
@@ -510,7 +539,7 @@ def _scored_and_counts(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return table.filter(scored), table.filter(pc.invert(scored))
 
 
-def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int, push_rounds: int, num_shards: int,
+def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int, push_rounds: int, tasks: int,
                  last_round: int, outputs: list, merged: list, finals: list, started: float) -> list[DataFrame]:
     """Run rounds until every batch is in, its push over and no walker or flow is left (after
     ``last_round`` rounds at most: batches, pushes and steps); returns the count pieces not yet
@@ -535,7 +564,7 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
         # released after the next round, so the outputs held until a merge keep only counts and
         # parked flow (a round of flow from eight batches of cnr-2000's sources holds ~25M entries;
         # held for 16 rounds they filled this machine's memory)
-        out = (union_all(incoming).repartition(num_shards, "shard").groupBy("shard")
+        out = (union_all(incoming).repartition(tasks, "shard").groupBy("shard")
                .cogroup(shards.groupBy("shard")).applyInArrow(walk_of(rounds), ROUND_SCHEMA))
         previous = carried if split else None  # the last round's own checkpoint of flow and walkers
         split = rounds < settled and push_rounds > 0  # (once every push is over, walkers only: one checkpoint)
@@ -602,26 +631,26 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     sources = ids.select(F.col("id").cast("long").alias("id")).persist(StorageLevel.MEMORY_AND_DISK)
     num_sources = sources.count()
     hubs = find_hubs(graph, block_arcs)
-    bounds = shard_bounds(graph, params.shard_max_bytes, hubs,
-                          work_shards(spark, num_sources * omega, params.walks_per_batch))
-    num_shards = len(bounds) - 1
-    routes = shard_routes(spark, num_shards)
-    hubs, blocks = hub_blocks(graph, hubs, routes)
-    shards = shard_table(graph, bounds, routes, hubs, blocks)
+    bounds = shard_bounds(graph, params.shard_max_bytes, hubs)
+    replicas = math.ceil(work_tasks(spark, num_sources * omega, params.walks_per_batch) / (len(bounds) - 1))
+    layout = Layout(bounds, shard_routes(spark, (len(bounds) - 1) * replicas), replicas)
+    tasks = len(layout.routes)
+    hubs, blocks = hub_blocks(graph, hubs, layout.shards)
+    shards = shard_table(graph, layout, hubs, blocks)
     shards.count()
     if blocks is not None:
         release(blocks)
-    batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * num_shards)))
+    batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * tasks)))
     buckets = max(4 * parallelism(spark), batches)
-    log.info("distributed ppr: %d sources in %d batches, %d shards, %d count buckets", num_sources, batches,
-             num_shards, buckets)
+    log.info("distributed ppr: %d sources in %d batches, %d shards, %d replicas, %d count buckets", num_sources,
+             batches, layout.shards, replicas, buckets)
 
     def spawn_rows(batch: int) -> DataFrame:
         def rows(arrow_batches):
             for b in arrow_batches:
                 source = b.column("id").to_numpy()
-                shard = routes[np.searchsorted(bounds, source, side="right") - 1]
-                yield from _grouped(SPAWN, shard, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
+                route = layout.route(source, source)
+                yield from _grouped(SPAWN, route, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
 
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
@@ -629,7 +658,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     push = ShardPush.of(params, dangling)
 
     def walk_of(round_index: int):
-        return _walk_round(bounds, routes, params, dangling, n, buckets, row_entries, push, hubs, finish, round_index)
+        return _walk_round(layout, params, dangling, n, buckets, row_entries, push, hubs, finish, round_index)
 
     def finish(tally: Tally) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores from the whole counts of some sources (the jump share's target: -1)."""
@@ -646,7 +675,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         # a step from a split hub crosses twice: to the block's shard, then on
         hops = params.max_steps * (2 if len(hubs) else 1)
         last_round = batches + (push.rounds + 2 if push.rounds else 0) + hops + 1
-        pieces = _walk_rounds(shards, spawn_rows, walk_of, merge_of, batches, push.rounds, num_shards, last_round,
+        pieces = _walk_rounds(shards, spawn_rows, walk_of, merge_of, batches, push.rounds, tasks, last_round,
                               outputs, merged, finals, started)
 
         def scores(table: pa.Table) -> pa.Table:

@@ -34,9 +34,9 @@ class PPRParams:
             per arc and per vertex, 24 more per arc when weighted); the graph is cut into at least
             its whole walk graph / shard_max_bytes shards. Lower it for executors with little memory.
         walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
-            each round per shard (distributed: a new batch of sources joins the walkers still
-            moving; the shards number one per walks_per_batch walkers, at most two per unit of
-            parallelism, or more when the graph needs them).
+            each round per task (distributed: a new batch of sources joins the walkers still
+            moving; the tasks, replicas of the shards, number one per walks_per_batch walkers, at
+            most two per unit of parallelism, and at least one per shard).
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
