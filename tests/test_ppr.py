@@ -5,6 +5,7 @@ Tolerances come from the estimators' error bounds (tests/ppr_bounds.py), not fro
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import networkx as nx
@@ -31,6 +32,7 @@ from sparkgraph.ppr import (
     query,
 )
 from sparkgraph.ppr.distributed import shard_bounds
+from sparkgraph.ppr.fully_ppr import describe_method
 from sparkgraph.udfs import hubs as hubs_module
 
 
@@ -254,6 +256,17 @@ def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_
     assert "7 hubs of more than 5 out-arcs split into 19 blocks" in caplog.text
     assert "3 sources in 1 batches, 1 shards, 1 replicas" in caplog.text  # (4,500 walkers: under one batch)
     check_against_exact(results["distributed"], local, sources, params["distributed"])
+
+
+def test_the_distributed_strategy_pushes_by_default_over_one_shard_only(karate):
+    """Auto push: over one shard a source pushes to the end in its first task call, so the sparse
+    layout's rule applies; over several, crossing flow would be held between rounds, so none."""
+    one, two = (PPRParams(strategy="distributed", shard_max_bytes=budget)
+                for budget in (PPRParams().shard_max_bytes, shard_budget(karate, 2)))
+    assert describe_method(karate, one).startswith("distributed strategy, at most 8 push rounds, an entry pushing")
+    assert describe_method(karate, two) == "distributed strategy, no push (the walks start at the sources)"
+    assert describe_method(karate, dataclasses.replace(two, push_rounds=3)).startswith(
+        "distributed strategy, at most 3 push rounds")
 
 
 @pytest.mark.connect

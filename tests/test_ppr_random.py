@@ -33,7 +33,7 @@ from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
 from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.push import push_flow, transition_csr
-from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_round, residual_matrix, summed
+from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_inside, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
     Tally,
     Walkers,
@@ -596,6 +596,36 @@ def test_the_sharded_push_is_exact_whatever_the_shards(dangling, weighted):
         assert np.abs(_units(kept, sources, n) - series).max() < 1e-15
 
 
+@pytest.mark.parametrize("dangling", ["source", "stop"])
+def test_a_push_that_stays_in_its_shard_ends_in_one_call_as_its_rounds_would(dangling):
+    """push_inside, every vertex a source: over one shard every source's push ends in the call, and
+    over the shards [0, SINKS, 6, 23, n] exactly the sources whose round-by-round push
+    (:func:`_push_sharded`) never put flow outside their shard do (the sinks' shard keeps its
+    sources' flow; most others leave). Their kept and parked units are the rounds', bit for bit."""
+    adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    threshold = ONE * push.push_threshold(30, 0.15)
+    for bounds in ([0, n], [0, SINKS, 6, 23, n]):
+        whole_counts = []
+        for k in range(len(bounds) - 1):
+            lo, hi = bounds[k], bounds[k + 1]
+            mine = np.arange(lo, hi)
+            whole, kept, parked = push_inside(Flow.start(mine), _shard_graph(adjacency, bounds, k, True), lo, hi,
+                                              0.15, dangling, 8, threshold)
+            rounds = {int(s): _push_sharded(adjacency, bounds, [s], 0.15, dangling, 8, threshold, True) for s in mine}
+            stayed = [s for s, flows in rounds.items()
+                      if all(((f.pos >= lo) & (f.pos < hi)).all() for f in flows)]
+            assert whole.tolist() == stayed
+            want_kept, want_parked = (summed(Flow.concat([rounds[s][i] for s in stayed])) for i in (0, 1))
+            for got, want in ((summed(kept), want_kept), (summed(parked), want_parked)):
+                assert all(np.array_equal(getattr(got, f), getattr(want, f)) for f in ("source", "pos", "amount"))
+            whole_counts.append((len(whole), len(mine)))
+        if len(bounds) == 2:
+            assert whole_counts == [(n, n)]
+        else:
+            assert whole_counts[0] == (SINKS, SINKS) and sum(w for w, _ in whole_counts) < n
+
+
 @pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("dangling,estimator", [("source", "visits"), ("stop", "endpoints"), ("stop", "visits"),
                                                 ("discard", "visits"), ("discard", "endpoints")])
@@ -753,7 +783,8 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
         weighted_sinks, monkeypatch, caplog):
     """Push-then-walk in the distributed strategy (push_rounds=8: at most 8 rounds, by the per-round
     threshold) on the weighted digraph with sinks: the numbers of the same kernels run in one
-    process, bit for bit, over 4 shards of about 10 vertices, each held by two tasks (most pushes and
+    process, bit for bit: over one shard (each source pushes to the end and walks in its first task
+    call), and over 4 shards of about 10 vertices, each held by two tasks (most pushes and
     steps cross a shard; the kernel test above takes other cuts), in pipelined batches, rows cut at 7
     entries, counts merged
     every other round; and within the estimator's bound of exact (the residual's walkers carry at
@@ -768,16 +799,19 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     params = PPRParams(restart_prob=0.3, walks_per_source=40, top_k=local.n, strategy="distributed",
                        max_steps=30, dangling=dangling, estimator=estimator, seed=5, push_rounds=8)
     expected = _distributed_push_in_one_process(local.adjacency, sources, params, ONE * push.push_threshold(40, 0.3))
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
+    one_shard = dense_rows(_frame(fully_ppr(graph, params, sources=[int(s) for s in names])), local.names, names,
+                           local.n, local.ids_of)
+    assert np.array_equal(one_shard, expected), "one shard: every source pushes to the end in its first task call"
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
     pipelined = dataclasses.replace(params, walks_per_batch=10,  # 40·5 / (10·tasks): two or three batches
                                     shard_max_bytes=shard_budget(graph, 4))
-    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in names])), local.names, names,
                       local.n, local.ids_of)
     assert np.array_equal(rows, expected)
-    [(batches, shards, replicas)] = _batches_and_shards(caplog)
-    assert batches >= 2 and shards == 4 and replicas == 2
+    (one_batch, one, _), (batches, shards, replicas) = _batches_and_shards(caplog)
+    assert one_batch == one == 1 and batches >= 2 and shards == 4 and replicas == 2
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, sources, params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, sources))

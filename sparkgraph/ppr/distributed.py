@@ -46,7 +46,10 @@ For graphs whose adjacency does not fit one task. The design:
    that shard starts its ω walkers from the residual as the broadcast kernel does
    (:func:`~sparkgraph.udfs.walks.start_walkers`), each carrying the residual's mass / ω. So
    a batch's push overlaps the walks of earlier ones: it adds about ``rounds`` rounds in all.
-   Only when ``push_rounds`` is set (:class:`ShardPush`): auto walks plainly, for now.
+   A new source whose flow never leaves its shard pushes to the end in its first task call
+   (:func:`~sparkgraph.udfs.shard_push.push_inside`, the same rounds' decisions) and walks at
+   once: over one shard every source, with nothing held between rounds. Auto pushes over one
+   shard only (:class:`ShardPush`).
 
 Every walker draws from its source's own counter-based stream and steps exactly as the broadcast
 kernel does, and counts become scores by the same formula, so without push the estimates equal
@@ -89,8 +92,8 @@ from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs.hubs import Hubs
 from sparkgraph.udfs.packing import decode_chunk, encode_chunk
 from sparkgraph.udfs.projection import splitmix64
-from sparkgraph.udfs.push import FINISHING_POLICIES, push_threshold
-from sparkgraph.udfs.shard_push import ONE, Flow, push_round, residual_matrix, summed
+from sparkgraph.udfs.push import FINISHING_POLICIES, SPARSE_PUSH_ROUNDS, push_threshold
+from sparkgraph.udfs.shard_push import ONE, Flow, push_inside, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
     Tally,
     Walkers,
@@ -189,6 +192,11 @@ def walk_graph_bytes(graph: Graph) -> int:
     return graph.num_arcs * (32 if graph.weighted else 8) + 8 * (graph.n + 1)
 
 
+def memory_shards(graph: Graph, max_bytes: int) -> int:
+    """The shards that keep a shard's walk graph within ``max_bytes`` (at most one per vertex)."""
+    return min(math.ceil(walk_graph_bytes(graph) / max_bytes), max(1, graph.n))
+
+
 def shard_bounds(graph: Graph, max_bytes: int, hubs: Hubs | None = None) -> np.ndarray:
     """``[0, b1, ..., n]``: shard ``k`` holds the vertices ``bounds[k] <= v < bounds[k+1]``.
 
@@ -199,7 +207,7 @@ def shard_bounds(graph: Graph, max_bytes: int, hubs: Hubs | None = None) -> np.n
     shards, :func:`hub_blocks`), so shards hold about equal arcs.
     """
     n = graph.n
-    shards = min(math.ceil(walk_graph_bytes(graph) / max_bytes), max(1, n))
+    shards = memory_shards(graph, max_bytes)
     if n <= 1 or shards == 1:
         return np.array([0, n], dtype=np.int64)
     hub_arcs = int(hubs.degree.sum()) if hubs is not None else 0
@@ -405,18 +413,22 @@ class ShardPush:
     threshold: float
 
     @staticmethod
-    def of(params: PPRParams, dangling: str) -> ShardPush:
+    def of(params: PPRParams, dangling: str, shards: int) -> ShardPush:
         """``push_rounds`` set: at most that many rounds, each entry pushing by the sparse layout's
         rule (:func:`~sparkgraph.udfs.push.push_threshold`: a round costs a source at most what
-        its walks cost). Auto (None) and 0: no push, and none under ``discard`` (the walk index).
+        its walks cost). 0: no push, and none under ``discard`` (the walk index).
 
-        Auto does not push yet: the flow of eight overlapping batches is held between rounds, and
-        all 325,557 sources of cnr-2000 at the default batch size ran this 24 GB machine out of
-        memory twice (the JVM killed by the system), where the same run without push takes 322 s.
+        Auto (None) pushes as the sparse layout does (at most
+        :data:`~sparkgraph.udfs.push.SPARSE_PUSH_ROUNDS`) over one shard, where each source pushes
+        to the end in its first task call and nothing is held between rounds; over several shards
+        it does not: flow that crosses shards is held between rounds, and all 325,557 sources of
+        cnr-2000 over eight shards at the default batch size ran this 24 GB machine out of memory
+        twice (the JVM killed by the system), where the same run without push takes 322 s.
         """
-        if dangling not in FINISHING_POLICIES or not params.push_rounds:
+        rounds = params.push_rounds if params.push_rounds is not None else (SPARSE_PUSH_ROUNDS if shards == 1 else 0)
+        if dangling not in FINISHING_POLICIES or not rounds:
             return ShardPush(0, 0.0)
-        return ShardPush(params.push_rounds, ONE * push_threshold(params.walks_per_source, params.restart_prob))
+        return ShardPush(rounds, ONE * push_threshold(params.walks_per_source, params.restart_prob))
 
     def describe(self) -> str:
         if not self.rounds:
@@ -453,11 +465,17 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
         spawned, moving, flowing, parked = of(SPAWN), of(WALKING), of(FLOW), of(PARKED)
         out, tallies, walkers = [], [], []
         new_sources = _flat(spawned, "source") if spawned is not None else np.empty(0, np.int64)
+        whole = new_sources  # sources all of whose counts this call makes: scored here if complete
         if push.rounds:
-            flows = [Flow.start(new_sources)] + ([_flow_of(flowing)] if flowing is not None else [])
+            # a new source whose push never leaves the shard pushes to the end here and walks at once
+            whole, whole_kept, whole_parked = push_inside(Flow.start(new_sources), graph, lo, hi, p.restart_prob,
+                                                          dangling, push.rounds, push.threshold, hubs)
+            tallies.append(_kept_tally(whole_kept))
+            walkers.append(_start_walkers(whole_parked, p, n, tallies))
+            flows = [Flow.start(np.setdiff1d(new_sources, whole))] + ([_flow_of(flowing)] if flowing is not None else [])
             kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
                                               push.rounds, push.threshold, hubs)
-            tallies.append(Tally(kept.source, kept.pos, *np.zeros((2, len(kept)), np.int64), kept.amount))
+            tallies.append(_kept_tally(kept))
             moved = summed(moved)  # (one entry per source and vertex: a third of the rows on cnr-2000)
             out.append(_flow_rows(FLOW, route(moved.pos, moved.source), moved, row_entries))
             # a source that entered at round b pushes at rounds b..b+rounds: its flow is all parked
@@ -469,10 +487,7 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
         elif len(new_sources):
             walkers.append(spawn(new_sources, p.walks_per_source, p.seed))
         if parked is not None:  # the whole parked flow of sources of this shard whose push is over
-            sources, residual, mass = residual_matrix(_flow_of(parked))
-            walkers.append(spawn_from_residual(sources, residual, p.walks_per_source, p.seed))
-            tallies.append(Tally(sources, np.full(len(sources), mass_target(n)), *np.zeros((2, len(sources)), np.int64),
-                                 mass))
+            walkers.append(_start_walkers(_flow_of(parked), p, n, tallies))
         if moving is not None:
             walkers.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
                                    _flat(moving, "step"), _flat(moving, "pos")))
@@ -483,14 +498,27 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
         leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
         out.append(_walker_rows(route(leaving.pos, leaving.source), leaving, row_entries))
         tally = merge_tallies([tally] + tallies, n)
-        if not push.rounds and len(new_sources):  # (with push, the flow kept in earlier rounds counts elsewhere)
-            final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, new_sources)
+        if len(whole):
+            final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, whole)
             out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
             tally = tally.take(~final)
         out.append(_count_rows(tally, buckets, row_entries))
         return pa.concat_tables(out)
 
     return walk
+
+
+def _kept_tally(kept: Flow) -> Tally:
+    return Tally(kept.source, kept.pos, *np.zeros((2, len(kept)), np.int64), kept.amount)
+
+
+def _start_walkers(parked: Flow, params: PPRParams, n: int, tallies: list[Tally]) -> Walkers:
+    """The walkers of sources whose push is over, from their whole ``parked`` flow (the residual),
+    as the broadcast kernel starts them; their residual mass, which sets their walkers' scale,
+    joins ``tallies`` (:func:`~sparkgraph.udfs.shard_walks.mass_target`)."""
+    sources, residual, mass = residual_matrix(parked)
+    tallies.append(Tally(sources, np.full(len(sources), mass_target(n)), *np.zeros((2, len(sources)), np.int64), mass))
+    return spawn_from_residual(sources, residual, params.walks_per_source, params.seed)
 
 
 def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dict]:
@@ -655,7 +683,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
-    push = ShardPush.of(params, dangling)
+    push = ShardPush.of(params, dangling, memory_shards(graph, params.shard_max_bytes))
 
     def walk_of(round_index: int):
         return _walk_round(layout, params, dangling, n, buckets, row_entries, push, hubs, finish, round_index)

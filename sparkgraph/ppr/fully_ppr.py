@@ -60,9 +60,10 @@ def describe_method(graph: Graph, params: PPRParams) -> str:
     strategy = choose_strategy(graph, params)
     if strategy == "broadcast":
         return f"broadcast strategy, {params.push_plan(graph.n, graph.num_arcs).describe()}"
-    from sparkgraph.ppr.distributed import ShardPush
+    from sparkgraph.ppr.distributed import ShardPush, memory_shards
 
-    return f"distributed strategy, {ShardPush.of(params, params.dangling).describe()}"
+    shards = memory_shards(graph, params.shard_max_bytes)
+    return f"distributed strategy, {ShardPush.of(params, params.dangling, shards).describe()}"
 
 
 def source_ids(graph: Graph, sources) -> DataFrame:

@@ -131,6 +131,36 @@ def push_round(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: flo
     return kept.take(kept.amount > 0), moved.take(moved.amount > 0), parked
 
 
+def push_inside(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: float, dangling: str, rounds: int,
+                threshold: float, hubs: Hubs | None = None) -> tuple[np.ndarray, Flow, Flow]:
+    """Push ``flow``, the whole flow of its sources (all in ``[lo, hi)``), round after round in this
+    task while it stays in the shard: every round is :func:`push_round`, so every decision is the
+    one the pipeline's rounds would make.
+
+    Returns:
+        ``(whole, kept, parked)``: the sources (sorted) whose push ended with none of their flow
+        outside the shard, and their kept and parked flow, all of it. A source whose flow steps
+        out of the shard at some round gets nothing here: its rounds run in the pipeline.
+
+    Example:
+        >>> from sparkgraph.udfs.walks import walk_graph
+        >>> g = walk_graph(np.array([0, 1, 2]), np.array([1, 0]), push=False)    # a 2-cycle, one shard
+        >>> whole, kept, parked = push_inside(Flow.start(np.array([0])), g, 0, 2, 0.15, "source", 8, 0.0)
+        >>> whole.tolist(), int(kept.amount.sum() + parked.amount.sum()) == ONE
+        ([0], True)
+    """
+    whole = np.unique(flow.source)
+    kept, parked = [], []
+    while len(flow):
+        k, moved, stopped = push_round(flow, graph, lo, hi, restart_prob, dangling, rounds, threshold, hubs)
+        kept.append(k)
+        parked.append(stopped)
+        whole = np.setdiff1d(whole, moved.source[(moved.pos < lo) | (moved.pos >= hi)], assume_unique=False)
+        flow = moved.take(np.isin(moved.source, whole))
+    kept, parked = Flow.concat(kept), Flow.concat(parked)
+    return whole, kept.take(np.isin(kept.source, whole)), parked.take(np.isin(parked.source, whole))
+
+
 def _split(entries: Flow, moving: np.ndarray, graph: WalkGraph, lo: int) -> Flow:
     """``moving`` units of each entry shared over its vertex's out-arcs, exactly: arc ``i`` of a row
     gets ``c_i - c_(i-1)``, with ``c_i`` the row's running share up to arc ``i`` rounded down
