@@ -54,9 +54,10 @@ class PPRParams:
             round costs the source no more than its walks (sparkgraph.udfs.push.push_threshold),
             at most 8 rounds, so flow in a dense neighbourhood (a social graph) stops after a few
             rounds and flow in a local neighbourhood (a web graph) goes on. A number pushes every
-            entry that many rounds (broadcast). The distributed strategy pushes only when given a
-            number, as at most that many rounds by the same per-entry rule; auto walks plainly
-            there for now (its push's memory at scale is not under control yet).
+            entry that many rounds (broadcast). The distributed strategy pushes by the same
+            per-entry rule, at most that many rounds; under auto at most 8 when the graph is one
+            shard (a source's push then never leaves its task), none over several shards (crossing
+            flow is held between rounds, and its memory at scale is not under control yet).
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
