@@ -172,13 +172,14 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
         ("sparkgraph broadcast endpoints push0", PPRParams(top_k=100, push_rounds=0, estimator="endpoints", seed=1)),
     ]
     if name in args.distributed:
-        # the sampled sources' walkers fill under one batch, so the shard rule takes one shard (as many
-        # as the graph's memory needs); the third row cuts the graph into 8 shards by memory, as a graph
-        # that does not fit a task would be, so the sharded rounds are measured too
+        # every benchmark graph fits one shard (shard_max_bytes), so auto pushes (push0 gives broadcast
+        # push0's numbers); the last row cuts the graph into 8 shards by memory, as a graph that does
+        # not fit a task would be, so the sharded rounds are measured too (auto then walks plainly)
         sharded = -(-walk_graph_bytes(graph) // 8)
-        variants += [("sparkgraph distributed visits", PPRParams(top_k=100, strategy="distributed", seed=1)),
-                     ("sparkgraph distributed visits push<=8",
-                      PPRParams(top_k=100, strategy="distributed", push_rounds=8, seed=1)),
+        variants += [("sparkgraph distributed visits push auto (default)",
+                      PPRParams(top_k=100, strategy="distributed", seed=1)),
+                     ("sparkgraph distributed visits push0",
+                      PPRParams(top_k=100, strategy="distributed", push_rounds=0, seed=1)),
                      ("sparkgraph distributed visits, 8 shards by shard_max_bytes",
                       PPRParams(top_k=100, strategy="distributed", seed=1, shard_max_bytes=sharded))]
     for label, params in variants:
@@ -249,7 +250,7 @@ def matched_power_iteration(local, sample_ids, exact, ours: dict, cores: int, bu
 
 
 def all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, broadcast_seconds) -> dict:
-    """Every source by the distributed strategy (forced; at defaults it walks plainly), written as
+    """Every source by the distributed strategy (forced; its auto push, one shard), written as
     Parquet, next to the broadcast strategy's time in the same run; its sampled rows must equal the
     same strategy's run on those sources alone (a source's estimate does not depend on its batch)."""
     params = PPRParams(top_k=100, seed=1, strategy="distributed")
