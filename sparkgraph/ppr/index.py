@@ -62,6 +62,8 @@ class WalkIndexParams:
         dangling: source or stop, as for :class:`PPRParams`.
         strategy: auto, broadcast or distributed, as for :class:`PPRParams`.
         seed: Random seed, 0 to 2**63 - 1; every vertex's walks draw from their own stream of it.
+        broadcast_max_bytes, shard_max_bytes: The walks' memory budgets per task, as for
+            :class:`PPRParams` (lower ``shard_max_bytes`` for executors with little memory).
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
@@ -70,14 +72,22 @@ class WalkIndexParams:
     dangling: str = param("source", one_of(*DANGLING))
     strategy: str = param("auto", one_of(*STRATEGIES))
     seed: int = param(0, at_least(0), at_most(MAX_SEED))
+    broadcast_max_bytes: int = param(PPRParams.broadcast_max_bytes, at_least(1))
+    shard_max_bytes: int = param(PPRParams.shard_max_bytes, at_least(1))
 
     def __post_init__(self) -> None:
         validate(self)
 
     def walk_params(self) -> PPRParams:
-        """The fingerprints' walks as :class:`PPRParams` (walked with :meth:`walk_dangling`)."""
+        """The fingerprints' walks as :class:`PPRParams` (walked with :meth:`walk_dangling`).
+
+        Example:
+            >>> WalkIndexParams(shard_max_bytes=2**20).walk_params().shard_max_bytes
+            1048576
+        """
         return PPRParams(restart_prob=self.restart_prob, walks_per_source=self.walks_per_vertex,
-                         top_k=self.fingerprint_size, strategy=self.strategy, seed=self.seed, dangling=self.dangling)
+                         top_k=self.fingerprint_size, strategy=self.strategy, seed=self.seed, dangling=self.dangling,
+                         broadcast_max_bytes=self.broadcast_max_bytes, shard_max_bytes=self.shard_max_bytes)
 
     def walk_dangling(self) -> str:
         """The fingerprints' dangling policy: ``discard`` for ``source`` (a walk ends at a jump, whose
