@@ -803,6 +803,7 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     one_shard = dense_rows(_frame(fully_ppr(graph, params, sources=[int(s) for s in names])), local.names, names,
                            local.n, local.ids_of)
     assert np.array_equal(one_shard, expected), "one shard: every source pushes to the end in its first task call"
+    assert "distributed ppr: 1 rounds" in caplog.text  # (and walks there: nothing is left for a later round)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
     pipelined = dataclasses.replace(params, walks_per_batch=10,  # 40·5 / (10·tasks): two or three batches

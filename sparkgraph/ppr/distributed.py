@@ -567,6 +567,14 @@ def _scored_and_counts(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return table.filter(scored), table.filter(pc.invert(scored))
 
 
+def _nothing_left(carried: DataFrame, outputs: list[DataFrame], next_round: int) -> bool:
+    """Whether no walker or flow is carried on and no parked flow in ``outputs`` is due at
+    ``next_round`` or later (one count: sources that pushed and walked in their first task call
+    leave nothing, so a run need not wait out the push rounds)."""
+    parked = [o.filter((F.col("kind") == PARKED) & (F.col("due") >= next_round)).select("kind") for o in outputs]
+    return union_all([carried.select("kind")] + parked).isEmpty()
+
+
 def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int, push_rounds: int, tasks: int,
                  last_round: int, outputs: list, merged: list, finals: list, started: float) -> list[DataFrame]:
     """Run rounds until every batch is in, its push over and no walker or flow is left (after
@@ -612,7 +620,7 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
         pieces.append(held.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS, "score"))
         rounds += 1
         progress.advance("rounds (batches + push + the longest walk, at most)", rounds, last_round)
-        if rounds >= settled and carried.count() == 0:
+        if rounds >= batches and _nothing_left(carried, outputs[-window:] if push_rounds else [], rounds):
             log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
             return pieces
         if len(pieces) == MERGE_EVERY:
