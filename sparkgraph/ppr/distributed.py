@@ -35,7 +35,7 @@ For graphs whose adjacency does not fit one task. The design:
    walking, and at the end each bucket scores what is left. Without push, a source whose walkers
    all started and all stopped in one task call is scored there and ships its top k, not its
    counts (over one shard: every source). No action per round beyond the
-   lineage cut and, once every batch is in, a count of the walkers still moving.
+   lineage cut and, once every batch is in, a check that walkers or parked flow are left.
 
 5. **Push-then-walk.** A batch enters as flow, not walkers: every round each task pushes the flow
    standing on its shard once (:func:`~sparkgraph.udfs.shard_push.push_round`, in fixed point, so
