@@ -121,7 +121,7 @@ def assert_no_output(spark, path: Path) -> None:
 
 def shard_budget(graph, shards: int) -> int:
     """A ``PPRParams.shard_max_bytes`` that cuts ``graph`` into about ``shards`` shards, as a graph
-    whose walk graph fills that many tasks would be (the work alone takes fewer on these small graphs)."""
+    whose walk graph fills that many tasks would be (these small graphs fit one shard)."""
     from sparkgraph.ppr.distributed import walk_graph_bytes
 
     return math.ceil(walk_graph_bytes(graph) / shards)

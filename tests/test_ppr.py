@@ -259,14 +259,17 @@ def test_distributed_strategy_equals_broadcast_without_push_and_is_within_bound_
 
 
 def test_the_distributed_strategy_pushes_by_default_over_one_shard_only(karate):
-    """Auto push: over one shard a source pushes to the end in its first task call, so the sparse
-    layout's rule applies; over several, crossing flow would be held between rounds, so none."""
+    """The push the run reports (the strategy's own choice, :class:`ShardPush`): under auto, the
+    sparse layout's rule over one shard, none over two; a number of rounds wherever it is given.
+    And the walk index passes its memory budgets to its walks."""
     one, two = (PPRParams(strategy="distributed", shard_max_bytes=budget)
                 for budget in (PPRParams().shard_max_bytes, shard_budget(karate, 2)))
     assert describe_method(karate, one).startswith("distributed strategy, at most 8 push rounds, an entry pushing")
     assert describe_method(karate, two) == "distributed strategy, no push (the walks start at the sources)"
     assert describe_method(karate, dataclasses.replace(two, push_rounds=3)).startswith(
         "distributed strategy, at most 3 push rounds")
+    walks = WalkIndexParams(broadcast_max_bytes=1000, shard_max_bytes=100).walk_params()
+    assert (walks.broadcast_max_bytes, walks.shard_max_bytes) == (1000, 100)
 
 
 @pytest.mark.connect

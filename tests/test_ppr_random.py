@@ -18,6 +18,7 @@ import re
 import networkx as nx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 from conftest import shard_budget
@@ -32,6 +33,7 @@ from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
 from sparkgraph.udfs.hubs import Hubs
+from sparkgraph.udfs.packing import encode_chunk
 from sparkgraph.udfs.push import push_flow, transition_csr
 from sparkgraph.udfs.shard_push import ONE, UNIT, Flow, push_inside, push_round, residual_matrix, summed
 from sparkgraph.udfs.shard_walks import (
@@ -714,7 +716,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     in one shard, one task and one batch (what 2,500 walkers get; every source scored in its task), and
     over 3 or 4 shards of about 10 vertices (a small ``shard_max_bytes``: most steps cross a shard; the
     kernel test above takes one per vertex), each held by two or three tasks (pipelined batches of 150
-    walkers take two tasks per unit of parallelism), in cut rows, counts merged every other
+    walkers take two tasks per unit of parallelism), and in one shard held by that many tasks, in cut rows, counts merged every other
     round (sources whose walkers have all stopped are scored at a merge, the others at the end);
     on a graph with sinks, weights spanning 17 orders of magnitude. Under ``source`` the pipelined
     run also splits the rows of more than 3 arcs into blocks held by other shards (hubs; a step
@@ -738,9 +740,14 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in sources])), local.names, sources,
                       local.n, local.ids_of)
     assert np.array_equal(rows, twin)
-    (one_batch, one_shard, one_replica), (batches, shards, replicas) = _batches_and_shards(caplog)
-    assert one_batch == one_shard == one_replica == 1
+    replicated = dataclasses.replace(pipelined, shard_max_bytes=PPRParams().shard_max_bytes)  # one shard, copied
+    assert np.array_equal(dense_rows(_frame(fully_ppr(graph, replicated, sources=[int(s) for s in sources])),
+                                     local.names, sources, local.n, local.ids_of), twin)
+    runs = _batches_and_shards(caplog)
+    assert runs[0] == (1, 1, 1)
+    (batches, shards, replicas), (replicated_batches, one_shard, copies) = runs[1:]
     assert batches >= 2 and shards >= 3 and replicas >= 2  # (4 shards asked for: cuts of 32 vertices may merge)
+    assert replicated_batches >= 2 and one_shard == 1 and copies >= 4
     if dangling == "source":
         assert "30 hubs of more than 3 out-arcs split into 76 blocks" in caplog.text
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
@@ -777,6 +784,47 @@ def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> n
     return sp.csr_matrix((score, (np.searchsorted(sources, row), target)), shape=(len(sources), n)).toarray()
 
 
+@pytest.mark.parametrize("push_rounds", [0, 8])
+def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
+    """The round function itself (Arrow tables in and out, no Spark), the weighted digraph with sinks
+    as one shard held by two replicas: each replica gets the sources its route sends it, every new
+    source pushes to the end (push_rounds 8) and walks within the call, and the call emits only
+    their final scores, no walker, flow or count, bit for bit those of the same kernels run round by
+    round in one process."""
+    adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    sources = np.array([0, 3, 9, 22, 31, 39])  # two sinks among them
+    params = PPRParams(restart_prob=0.3, walks_per_source=60, dangling="source", max_steps=30, seed=5,
+                       push_rounds=push_rounds, strategy="distributed")
+    if push_rounds:
+        expected = _distributed_push_in_one_process(adjacency, sources, params, ONE * push.push_threshold(60, 0.3))
+    else:
+        tallies = _walk_sharded(adjacency, [0, n], spawn(sources, 60, 5), 0.3, "visits", "source", 30, True)
+        row, target, score = tally_scores(merge_tallies(tallies, n), 60, 0.3, n, None)
+        expected = sp.csr_matrix((score, (np.searchsorted(sources, row), target)), shape=(len(sources), n)).toarray()
+    layout = distributed_module.Layout(np.array([0, n]), np.array([7, 3]), 2)
+    rows = np.repeat(np.arange(n), np.diff(adjacency.indptr))
+    payload = encode_chunk(rows, adjacency.indices.astype(np.int64), adjacency.data, 0, n)
+    walk = distributed_module._walk_round(
+        layout, params, "source", n, 4, distributed_module.ROW_ENTRIES, distributed_module.ShardPush.of(params, "source", 1),
+        Hubs.none(), lambda tally: tally_scores(tally, 60, 0.3, n, None), 0)
+    spawned = distributed_module._grouped(distributed_module.SPAWN, layout.route(sources, sources), {"source": sources},
+                                          distributed_module.ROW_ENTRIES)
+    routes = spawned.column("shard").to_numpy()
+    assert set(routes) == {7, 3}, "the sources are dealt over both replicas"
+    got = np.zeros_like(expected)
+    for route in (7, 3):
+        shard_rows = pa.table({"shard": pa.array([route], pa.int32()), "payload": pa.array([payload], pa.binary()),
+                               "block": pa.nulls(1, pa.int64())})
+        out = walk(spawned.filter(pa.array(routes == route)).select(distributed_module.WALKER_COLUMNS), shard_rows)
+        entries = out.column("pos").combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
+        scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)
+        assert entries[~scored].sum() == 0, "no walker, flow or count leaves the call"
+        source, target, score = (distributed_module._flat(out.filter(pa.array(scored)), c) for c in ("source", "pos", "score"))
+        got[np.searchsorted(sources, source), target] += score
+    assert np.array_equal(got, expected)
+
+
 # (not in the Connect lane, which keeps make test under 15 minutes: the push adds no Spark call the lane's
 # distributed cases do not make, only numpy inside their tasks)
 def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_batches(
@@ -784,13 +832,12 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     """Push-then-walk in the distributed strategy (push_rounds=8: at most 8 rounds, by the per-round
     threshold) on the weighted digraph with sinks: the numbers of the same kernels run in one
     process, bit for bit: over one shard (each source pushes to the end and walks in its first task
-    call), and over 4 shards of about 10 vertices, each held by two tasks (most pushes and
-    steps cross a shard; the kernel test above takes other cuts), in pipelined batches, rows cut at 7
-    entries, counts merged
-    every other round; and within the estimator's bound of exact (the residual's walkers carry at
-    most the source's mass, so the push-free band holds, ppr_bounds). One Spark run, under ``source``
-    with visits: the plumbing does not depend on the policy (the sharded push's kernel test pins both),
-    and a run takes ~35 s of one-second rounds."""
+    call, in one round), and over 4 shards of about 10 vertices, each held by two tasks (most pushes
+    and steps cross a shard; the kernel test above takes other cuts), in pipelined batches, rows cut
+    at 7 entries, counts merged every other round; and within the estimator's bound of exact (the
+    residual's walkers carry at most the source's mass, so the push-free band holds, ppr_bounds).
+    Under ``source`` with visits only: the plumbing does not depend on the policy (the sharded push's
+    kernel test pins both), and the sharded run takes ~35 s of one-second rounds."""
     dangling, estimator = "source", "visits"
     graph, local = weighted_sinks
     names = local.names[[0, 3, 9, 22, 31]]  # two sinks among them

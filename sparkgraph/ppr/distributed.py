@@ -32,9 +32,9 @@ For graphs whose adjacency does not fit one task. The design:
    ω walkers have all stopped gets no more counts, so the merge turns its counts into scores and
    keeps its top k (exactly what the end would keep; on all of cnr-2000's sources, a third of them
    were done at the first merge). The counts held between merges are those of sources still
-   walking, and at the end each bucket scores what is left. Without push, a source whose walkers
-   all started and all stopped in one task call is scored there and ships its top k, not its
-   counts (over one shard: every source). No action per round beyond the
+   walking, and at the end each bucket scores what is left. A source whose push and walkers all
+   started and ended in one task call is scored there and ships its top k, not its counts (over
+   one shard: every source). No action per round beyond the
    lineage cut and, once every batch is in, a check that walkers or parked flow are left.
 
 5. **Push-then-walk.** A batch enters as flow, not walkers: every round each task pushes the flow
@@ -148,7 +148,7 @@ def work_tasks(spark, walkers: int, walks_per_batch: int) -> int:
     return max(1, min(2 * parallelism(spark), math.ceil(walkers / walks_per_batch)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layout:
     """Where the rounds' rows go: ``bounds`` (:func:`shard_bounds`) cut the graph into shards, each
     held by ``replicas`` tasks, slot ``shard · replicas + replica``, whose rows carry ``routes[slot]``
@@ -166,7 +166,12 @@ class Layout:
 
     def shard_of(self, vertices: np.ndarray) -> np.ndarray:
         """The shard holding each vertex; ``-(block + 1)``: the shard holding that hub block
-        (block ``g`` at shard ``g mod shards``, :func:`hub_blocks`)."""
+        (block ``g`` at shard ``g mod shards``, :func:`hub_blocks`).
+
+        Example:
+            >>> Layout(np.array([0, 10, 20]), np.array([5, 9, 1, 4]), 2).shard_of(np.array([3, 15, -4]))
+            array([0, 1, 1])
+        """
         vertices = np.asarray(vertices, dtype=np.int64)
         out = np.searchsorted(self.bounds, vertices, side="right") - 1
         pending = vertices < 0
@@ -174,7 +179,14 @@ class Layout:
         return out
 
     def route(self, vertices: np.ndarray, sources: np.ndarray) -> np.ndarray:
-        """The route key of the replica of ``vertices``' shards that serves ``sources``."""
+        """The route key of the replica of ``vertices``' shards that serves ``sources`` (one
+        replica per source at every shard, by a hash of the source).
+
+        Example:
+            >>> layout = Layout(np.array([0, 10, 20]), np.array([5, 9, 1, 4]), 2)
+            >>> bool(np.isin(layout.route(np.array([12, 19]), np.array([7, 7])), [1, 4]).all())
+            True
+        """
         replica = splitmix64(np.asarray(sources, dtype=np.int64).astype(np.uint64)) % np.uint64(self.replicas)
         return self.routes[self.shard_of(vertices) * self.replicas + replica.astype(np.int64)]
 
@@ -193,7 +205,14 @@ def walk_graph_bytes(graph: Graph) -> int:
 
 
 def memory_shards(graph: Graph, max_bytes: int) -> int:
-    """The shards that keep a shard's walk graph within ``max_bytes`` (at most one per vertex)."""
+    """The shards that keep a shard's walk graph within ``max_bytes`` (at most one per vertex).
+    :func:`shard_bounds` may merge cuts, but never down to one shard from several (its inner cuts
+    stay within ``[1, n - 1]``), so one shard here is one shard in the run.
+
+    Example:
+        >>> memory_shards(graph, max_bytes=-(-walk_graph_bytes(graph) // 2))  # (half, rounded up)
+        2
+    """
     return min(math.ceil(walk_graph_bytes(graph) / max_bytes), max(1, graph.n))
 
 
@@ -314,7 +333,7 @@ def shard_table(graph: Graph, layout: Layout, hubs: Hubs | None = None, blocks: 
 
     def tag(batches):
         for batch in batches:
-            shard = np.searchsorted(bounds, batch.column("src").to_numpy(), side="right") - 1
+            shard = layout.shard_of(batch.column("src").to_numpy())
             yield pa.RecordBatch.from_arrays(batch.columns + [pa.array(shard.astype(np.int32))],
                                              names=batch.schema.names + ["shard"])
 
@@ -442,12 +461,15 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
     """The cogrouped function of round ``round_index``: push one shard's flow once, start the walkers
     of the sources whose push is over (their parked flow is due), walk the shard's walkers; emit what
     travels on (keyed by the route of its shard's replica for its source, :class:`Layout`), parked
-    flow (keyed by its source's shard, with the round it is due there) and counts. A walker bound for a block of a split hub's row (position
-    ``-(block + 1)``) goes to the block's shard, which takes its arc before the walks.
+    flow (keyed by its source's shard, with the round it is due there) and counts. A walker bound
+    for a block of a split hub's row (position ``-(block + 1)``) goes to the block's shard, which
+    takes its arc before the walks.
 
-    Without push, a source whose walkers all started here and all stopped here has all its counts
-    in this task: it emits their scores (``finish(tally)``, its top k), not its counts, which would
-    otherwise be shuffled to a merge only to be scored there (over one shard: every source)."""
+    A new source whose push stays in the shard pushes to the end and walks here at once
+    (:func:`~sparkgraph.udfs.shard_push.push_inside`). A new source (pushed here to the end, or
+    without push) whose walkers all stopped here has all its counts in this task: it emits their
+    scores (``finish(tally)``, its top k), not its counts, which would otherwise be shuffled to a
+    merge only to be scored there (over one shard: every source)."""
     p, bounds, route = params, layout.bounds, layout.route
 
     def walk(carried: pa.Table, shard_rows: pa.Table) -> pa.Table:
@@ -468,10 +490,16 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
         whole = new_sources  # sources all of whose counts this call makes: scored here if complete
         if push.rounds:
             # a new source whose push never leaves the shard pushes to the end here and walks at once
-            whole, whole_kept, whole_parked = push_inside(Flow.start(new_sources), graph, lo, hi, p.restart_prob,
-                                                          dangling, push.rounds, push.threshold, hubs)
-            tallies.append(_kept_tally(whole_kept))
-            walkers.append(_start_walkers(whole_parked, p, n, tallies))
+            # (push_sources_per_batch at a time, as broadcast pushes: what a push holds grows with them)
+            pushed = []
+            for first in range(0, len(new_sources), p.push_sources_per_batch):
+                chunk = new_sources[first:first + p.push_sources_per_batch]
+                done, kept, parked_flow = push_inside(Flow.start(chunk), graph, lo, hi, p.restart_prob, dangling,
+                                                      push.rounds, push.threshold, hubs)
+                tallies.append(_kept_tally(kept))
+                walkers.append(_start_walkers(parked_flow, p, n, tallies))
+                pushed.append(done)
+            whole = np.concatenate(pushed) if pushed else np.empty(0, np.int64)
             flows = [Flow.start(np.setdiff1d(new_sources, whole))] + ([_flow_of(flowing)] if flowing is not None else [])
             kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
                                               push.rounds, push.threshold, hubs)

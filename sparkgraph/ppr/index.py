@@ -62,8 +62,9 @@ class WalkIndexParams:
         dangling: source or stop, as for :class:`PPRParams`.
         strategy: auto, broadcast or distributed, as for :class:`PPRParams`.
         seed: Random seed, 0 to 2**63 - 1; every vertex's walks draw from their own stream of it.
-        broadcast_max_bytes, shard_max_bytes: The walks' memory budgets per task, as for
-            :class:`PPRParams` (lower ``shard_max_bytes`` for executors with little memory).
+        broadcast_max_bytes, shard_max_bytes: The walks' memory budgets per task for the graph, as
+            for :class:`PPRParams` (lower ``shard_max_bytes`` for executors with little memory);
+            :attr:`QueryParams.broadcast_max_bytes` bounds the index a query ships, not the graph.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))

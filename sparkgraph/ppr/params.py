@@ -31,8 +31,9 @@ class PPRParams:
         broadcast_max_bytes: Memory one task may hold for the graph (indices, weights and their per-row
             sums, the push's transition matrix: see fully_ppr.adjacency_bytes) up to which auto picks broadcast.
         shard_max_bytes: Memory one task may hold for its shard of the graph (distributed: 8 bytes
-            per arc and per vertex, 24 more per arc when weighted); the graph is cut into at least
-            its whole walk graph / shard_max_bytes shards. Lower it for executors with little memory.
+            per arc and per vertex, 24 more per arc when weighted); the graph is cut into as few
+            shards as keep each within it (its whole walk graph / shard_max_bytes, rounded up).
+            Lower it for executors with little memory.
         walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
             each round per task (distributed: a new batch of sources joins the walkers still
             moving; the tasks, replicas of the shards, number one per walks_per_batch walkers, at

@@ -135,12 +135,17 @@ def push_inside(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: fl
                 threshold: float, hubs: Hubs | None = None) -> tuple[np.ndarray, Flow, Flow]:
     """Push ``flow``, the whole flow of its sources (all in ``[lo, hi)``), round after round in this
     task while it stays in the shard: every round is :func:`push_round`, so every decision is the
-    one the pipeline's rounds would make.
+    one the pipeline's rounds would make (which round a push happens in does not matter to it).
+
+    Args:
+        flow: The sources' whole flow (:meth:`Flow.start`, say).
+        graph, lo, hi, restart_prob, dangling, rounds, threshold, hubs: As for :func:`push_round`.
 
     Returns:
         ``(whole, kept, parked)``: the sources (sorted) whose push ended with none of their flow
-        outside the shard, and their kept and parked flow, all of it. A source whose flow steps
-        out of the shard at some round gets nothing here: its rounds run in the pipeline.
+        outside the shard, and their kept and parked flow, all of it, one entry per (source,
+        vertex) (:func:`summed`). A source whose flow steps out of the shard at some round gets
+        nothing here: its rounds run in the pipeline, the first one again (one vertex's push).
 
     Example:
         >>> from sparkgraph.udfs.walks import walk_graph
@@ -150,15 +155,15 @@ def push_inside(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: fl
         ([0], True)
     """
     whole = np.unique(flow.source)
-    kept, parked = [], []
+    kept = parked = Flow.concat([])
     while len(flow):
         k, moved, stopped = push_round(flow, graph, lo, hi, restart_prob, dangling, rounds, threshold, hubs)
-        kept.append(k)
-        parked.append(stopped)
-        whole = np.setdiff1d(whole, moved.source[(moved.pos < lo) | (moved.pos >= hi)], assume_unique=False)
+        whole = np.setdiff1d(whole, moved.source[(moved.pos < lo) | (moved.pos >= hi)])
+        # (summed every round: what is held grows with the vertices reached, not with the rounds)
+        kept = summed(Flow.concat([kept, k]).take(np.isin(np.r_[kept.source, k.source], whole)))
+        parked = summed(Flow.concat([parked, stopped]).take(np.isin(np.r_[parked.source, stopped.source], whole)))
         flow = moved.take(np.isin(moved.source, whole))
-    kept, parked = Flow.concat(kept), Flow.concat(parked)
-    return whole, kept.take(np.isin(kept.source, whole)), parked.take(np.isin(parked.source, whole))
+    return whole, kept, parked
 
 
 def _split(entries: Flow, moving: np.ndarray, graph: WalkGraph, lo: int) -> Flow:
