@@ -788,14 +788,15 @@ def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> n
 def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
     """The round function itself (Arrow tables in and out, no Spark), the weighted digraph with sinks
     as one shard held by two replicas: each replica gets the sources its route sends it, every new
-    source pushes to the end (push_rounds 8) and walks within the call, and the call emits only
+    source (two at a time) pushes to the end (push_rounds 8) and walks within the call, and the call emits only
     their final scores, no walker, flow or count, bit for bit those of the same kernels run round by
     round in one process."""
     adjacency = _weighted_digraph()
     n = adjacency.shape[0]
     sources = np.array([0, 3, 9, 22, 31, 39])  # two sinks among them
     params = PPRParams(restart_prob=0.3, walks_per_source=60, dangling="source", max_steps=30, seed=5,
-                       push_rounds=push_rounds, strategy="distributed")
+                       push_rounds=push_rounds, strategy="distributed",
+                       walks_per_batch=120, push_sources_per_batch=2)  # (new sources taken two at a time)
     if push_rounds:
         expected = _distributed_push_in_one_process(adjacency, sources, params, ONE * push.push_threshold(60, 0.3))
     else:

@@ -471,6 +471,10 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
     scores (``finish(tally)``, its top k), not its counts, which would otherwise be shuffled to a
     merge only to be scored there (over one shard: every source)."""
     p, bounds, route = params, layout.bounds, layout.route
+    # new sources per chunk: broadcast's chunks (a batch of walkers, at most push_sources_per_batch when pushing)
+    chunk_sources = max(1, p.walks_per_batch // p.walks_per_source)
+    if push.rounds:
+        chunk_sources = min(chunk_sources, p.push_sources_per_batch)
 
     def walk(carried: pa.Table, shard_rows: pa.Table) -> pa.Table:
         if carried.num_rows == 0:
@@ -485,22 +489,41 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
             return rows if rows.num_rows else None
 
         spawned, moving, flowing, parked = of(SPAWN), of(WALKING), of(FLOW), of(PARKED)
-        out, tallies, walkers = [], [], []
+        out, pushing = [], []
+
+        def settle(walkers: list[Walkers], tallies: list[Tally], whole: np.ndarray) -> None:
+            """Walk ``walkers`` as far as they stay here; emit those that leave, the scores of the
+            ``whole`` sources (all their counts made in this call) whose walkers all stopped, and
+            the other counts (with ``tallies``, pushed flow and residual masses)."""
+            started = resolve_pending(Walkers.concat(walkers), hubs, held, p.restart_prob)
+            inside = (started.pos >= lo) & (started.pos < hi)
+            tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator,
+                                           dangling, p.max_steps, n, hubs, held)
+            leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
+            out.append(_walker_rows(route(leaving.pos, leaving.source), leaving, row_entries))
+            tally = merge_tallies([tally] + tallies, n)
+            if len(whole):
+                final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, whole)
+                out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
+                tally = tally.take(~final)
+            out.append(_count_rows(tally, buckets, row_entries))
+
+        # new sources a chunk at a time, as broadcast takes them (what a chunk holds grows with it):
+        # each pushes to the end here when its flow never leaves the shard, and walks at once
         new_sources = _flat(spawned, "source") if spawned is not None else np.empty(0, np.int64)
-        whole = new_sources  # sources all of whose counts this call makes: scored here if complete
+        for first in range(0, len(new_sources), chunk_sources):
+            chunk = new_sources[first:first + chunk_sources]
+            if not push.rounds:
+                settle([spawn(chunk, p.walks_per_source, p.seed)], [], chunk)
+                continue
+            whole, kept, parked_flow = push_inside(Flow.start(chunk), graph, lo, hi, p.restart_prob, dangling,
+                                                   push.rounds, push.threshold, hubs)
+            tallies = [_kept_tally(kept)]
+            settle([_start_walkers(parked_flow, p, n, tallies)], tallies, whole)
+            pushing.append(Flow.start(np.setdiff1d(chunk, whole)))  # (their flow left: pushed round by round)
+        walkers, tallies = [], []
         if push.rounds:
-            # a new source whose push never leaves the shard pushes to the end here and walks at once
-            # (push_sources_per_batch at a time, as broadcast pushes: what a push holds grows with them)
-            pushed = []
-            for first in range(0, len(new_sources), p.push_sources_per_batch):
-                chunk = new_sources[first:first + p.push_sources_per_batch]
-                done, kept, parked_flow = push_inside(Flow.start(chunk), graph, lo, hi, p.restart_prob, dangling,
-                                                      push.rounds, push.threshold, hubs)
-                tallies.append(_kept_tally(kept))
-                walkers.append(_start_walkers(parked_flow, p, n, tallies))
-                pushed.append(done)
-            whole = np.concatenate(pushed) if pushed else np.empty(0, np.int64)
-            flows = [Flow.start(np.setdiff1d(new_sources, whole))] + ([_flow_of(flowing)] if flowing is not None else [])
+            flows = pushing + ([_flow_of(flowing)] if flowing is not None else [])
             kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
                                               push.rounds, push.threshold, hubs)
             tallies.append(_kept_tally(kept))
@@ -512,25 +535,12 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
             for when in np.unique(due):
                 at = stopped.take(due == when)
                 out.append(_flow_rows(PARKED, route(at.source, at.source), at, row_entries, int(when)))
-        elif len(new_sources):
-            walkers.append(spawn(new_sources, p.walks_per_source, p.seed))
         if parked is not None:  # the whole parked flow of sources of this shard whose push is over
             walkers.append(_start_walkers(_flow_of(parked), p, n, tallies))
         if moving is not None:
             walkers.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
                                    _flat(moving, "step"), _flat(moving, "pos")))
-        started = resolve_pending(Walkers.concat(walkers), hubs, held, p.restart_prob)
-        inside = (started.pos >= lo) & (started.pos < hi)
-        tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator, dangling,
-                                       p.max_steps, n, hubs, held)
-        leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
-        out.append(_walker_rows(route(leaving.pos, leaving.source), leaving, row_entries))
-        tally = merge_tallies([tally] + tallies, n)
-        if len(whole):
-            final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, whole)
-            out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
-            tally = tally.take(~final)
-        out.append(_count_rows(tally, buckets, row_entries))
+        settle(walkers, tallies, np.empty(0, np.int64))
         return pa.concat_tables(out)
 
     return walk

@@ -155,15 +155,15 @@ def push_inside(flow: Flow, graph: WalkGraph, lo: int, hi: int, restart_prob: fl
         ([0], True)
     """
     whole = np.unique(flow.source)
-    kept = parked = Flow.concat([])
+    kept, parked = [], []
     while len(flow):
         k, moved, stopped = push_round(flow, graph, lo, hi, restart_prob, dangling, rounds, threshold, hubs)
+        kept.append(k)
+        parked.append(stopped)
         whole = np.setdiff1d(whole, moved.source[(moved.pos < lo) | (moved.pos >= hi)])
-        # (summed every round: what is held grows with the vertices reached, not with the rounds)
-        kept = summed(Flow.concat([kept, k]).take(np.isin(np.r_[kept.source, k.source], whole)))
-        parked = summed(Flow.concat([parked, stopped]).take(np.isin(np.r_[parked.source, stopped.source], whole)))
         flow = moved.take(np.isin(moved.source, whole))
-    return whole, kept, parked
+    kept, parked = Flow.concat(kept), Flow.concat(parked)
+    return whole, summed(kept.take(np.isin(kept.source, whole))), summed(parked.take(np.isin(parked.source, whole)))
 
 
 def _split(entries: Flow, moving: np.ndarray, graph: WalkGraph, lo: int) -> Flow:
