@@ -8,7 +8,9 @@
   ``PYSPARK_PYTHON`` from the driver's interpreter (executors may not have that path).
 * **A local session** (``local[*]`` by default, nothing submitted) is sized for this machine:
   Arrow and adaptive execution on, shuffle partitions two per core, driver memory 4g, a
-  temporary checkpoint directory removed when the process exits.
+  temporary checkpoint directory removed when the process exits. Under
+  ``local-cluster[workers,cores,MiB]`` each executor's heap is its worker's memory (Spark's
+  default would be 1g, whatever the workers offer).
 * **Spark Connect** when ``remote`` (or ``$SPARK_REMOTE``) is given: ``sc://host:15002`` connects
   to a server whose settings are its own; ``local[2]`` starts a local Connect server, sized
   like a local session.
@@ -169,6 +171,18 @@ def session_settings(config: SessionConfig, submitted: set[str]) -> tuple[dict[s
     return {k: v for k, v in settings.items() if k not in submitted}, local
 
 
+def _local_cluster_memory(master: str) -> str | None:
+    """The memory each worker of a ``local-cluster[workers,cores,MiB]`` master offers, as the
+    executors' heap (``"6144m"``); None for other masters.
+
+    Example:
+        >>> _local_cluster_memory("local-cluster[2,1,6144]")
+        '6144m'
+    """
+    found = re.fullmatch(r"local-cluster\[\d+, *\d+, *(\d+)\]", master)
+    return f"{found.group(1)}m" if found else None
+
+
 def _local_settings(config: SessionConfig, master: str) -> dict[str, str]:
     """A local session sized for this machine, with the config's explicit settings on top."""
     partitions = config.shuffle_partitions or 2 * _cores(master)
@@ -186,6 +200,9 @@ def _local_settings(config: SessionConfig, master: str) -> dict[str, str]:
     }
     if config.python_worker_memory:
         settings["spark.python.worker.memory"] = config.python_worker_memory
+    worker_memory = _local_cluster_memory(master)
+    if worker_memory:  # (Spark's default is 1g whatever the workers were given)
+        settings["spark.executor.memory"] = worker_memory
     settings.update({k: str(v) for k, v in config.extra.items()})
     java_options = " ".join(filter(None, [log_options(config.log_level),
                                           settings.get("spark.driver.extraJavaOptions")]))

@@ -12,6 +12,14 @@ def test_a_local_session_is_sized_for_this_machine():
     assert local and settings["spark.master"] == "local[3]" and settings["spark.driver.memory"] == "4g"
     assert settings["spark.sql.shuffle.partitions"] == settings["spark.default.parallelism"] == "6"
     assert session_settings(SessionConfig(master="yarn"), set())[1] is False  # not local: no PYSPARK_PYTHON
+    assert "spark.executor.memory" not in settings
+
+
+def test_a_local_cluster_gives_each_executor_its_workers_memory():
+    settings, _ = session_settings(SessionConfig(master="local-cluster[2,1,6144]"), set())
+    assert settings["spark.executor.memory"] == "6144m"  # (Spark's own default: 1g)
+    asked = SessionConfig(master="local-cluster[2, 1, 6144]", extra={"spark.executor.memory": "2g"})
+    assert session_settings(asked, set())[0]["spark.executor.memory"] == "2g"
 
 
 def test_a_submitted_application_gets_only_what_the_job_asks_for():
