@@ -716,7 +716,8 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     in one shard, one task and one batch (what 2,500 walkers get; every source scored in its task), and
     over 3 or 4 shards of about 10 vertices (a small ``shard_max_bytes``: most steps cross a shard; the
     kernel test above takes one per vertex), each held by two or three tasks (pipelined batches of 150
-    walkers take two tasks per unit of parallelism), and in one shard held by that many tasks, in cut rows, counts merged every other
+    walkers take two tasks per unit of parallelism), and in one shard held by that many tasks, in cut rows
+    (shards packed in pieces of a few arcs), counts merged every other
     round (sources whose walkers have all stopped are scored at a merge, the others at the end);
     on a graph with sinks, weights spanning 17 orders of magnitude. Under ``source`` the pipelined
     run also splits the rows of more than 3 arcs into blocks held by other shards (hubs; a step
@@ -731,6 +732,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     default = fully_ppr(graph, params, sources=[int(s) for s in sources])
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
+    monkeypatch.setattr(distributed_module, "ENTRIES_PER_CHUNK", 5)  # shards packed in pieces of about 5 arcs
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
     pipelined = dataclasses.replace(params, walks_per_batch=150,  # 500·5 / (150·tasks): two or three batches
                                     shard_max_bytes=shard_budget(graph, 4))
@@ -805,7 +807,10 @@ def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
         expected = sp.csr_matrix((score, (np.searchsorted(sources, row), target)), shape=(len(sources), n)).toarray()
     layout = distributed_module.Layout(np.array([0, n]), np.array([7, 3]), 2)
     rows = np.repeat(np.arange(n), np.diff(adjacency.indptr))
-    payload = encode_chunk(rows, adjacency.indices.astype(np.int64), adjacency.data, 0, n)
+    cols = adjacency.indices.astype(np.int64)
+    cut = adjacency.indptr[17]  # the shard packed in two pieces, rows 17.. first (a task reads them in row order)
+    pieces = [encode_chunk(rows[cut:], cols[cut:], adjacency.data[cut:], 17, n),
+              encode_chunk(rows[:cut], cols[:cut], adjacency.data[:cut], 0, 17)]
     walk = distributed_module._walk_round(
         layout, params, "source", n, 4, distributed_module.ROW_ENTRIES, distributed_module.ShardPush.of(params, "source", 1),
         Hubs.none(), lambda tally: tally_scores(tally, 60, 0.3, n, None), 0)
@@ -815,8 +820,8 @@ def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
     assert set(routes) == {7, 3}, "the sources are dealt over both replicas"
     got = np.zeros_like(expected)
     for route in (7, 3):
-        shard_rows = pa.table({"shard": pa.array([route], pa.int32()), "payload": pa.array([payload], pa.binary()),
-                               "block": pa.nulls(1, pa.int64())})
+        shard_rows = pa.table({"shard": pa.array([route] * 2, pa.int32()), "payload": pa.array(pieces, pa.binary()),
+                               "block": pa.nulls(2, pa.int64()), "first": pa.array([17, 0], pa.int64())})
         out = walk(spawned.filter(pa.array(routes == route)).select(distributed_module.WALKER_COLUMNS), shard_rows)
         entries = out.column("pos").combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
         scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)
@@ -853,6 +858,7 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     assert np.array_equal(one_shard, expected), "one shard: every source pushes to the end in its first task call"
     assert "distributed ppr: 1 rounds" in caplog.text  # (and walks there: nothing is left for a later round)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
+    monkeypatch.setattr(distributed_module, "ENTRIES_PER_CHUNK", 5)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
     pipelined = dataclasses.replace(params, walks_per_batch=10,  # 40·5 / (10·tasks): two or three batches
                                     shard_max_bytes=shard_budget(graph, 4))
