@@ -10,6 +10,11 @@ no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accur
 
     python bench/ppr_large.py                            # both runs (about 30 minutes on 2 cores)
     python bench/ppr_large.py --all 0 --sample 10000     # the distributed sample only (about 4 minutes)
+    python bench/ppr_large.py --all 0 --count-top 1000   # and the same sample with PPRParams.count_top
+
+Rows of earlier runs that this one does not repeat (the same ``run`` label) are kept in the JSON,
+marked ``"measured": "earlier"``. The executors get the workers' memory (6 GiB each,
+:func:`sparkgraph.session.get_session` under ``local-cluster``).
 
 Prints a table and writes bench/results/ppr_large.json.
 """
@@ -25,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -52,12 +58,28 @@ def run(graph: Graph, params: PPRParams, sources, out: str, label: str) -> dict:
             "largest_python_mib": round(memory.worker / 2**20), "largest_java_mib": round(memory.jvm / 2**20)}
 
 
+def against_uncut(cut: pd.DataFrame, uncut: pd.DataFrame) -> dict:
+    """How far the cut counts moved the result (same seed, so only the cut differs): the share of
+    each source's top 10 that the uncut run also has, and the mean L1 distance of the rows."""
+    def top10(frame: pd.DataFrame) -> pd.Series:
+        ranked = frame.sort_values(["source", "score", "target"], ascending=[True, False, True])
+        return ranked.groupby("source").head(10).groupby("source")["target"].apply(set)
+
+    a, b = top10(cut), top10(uncut)
+    both = cut.merge(uncut, on=["source", "target"], how="outer", suffixes=("_cut", "_uncut")).fillna(0.0)
+    l1 = (both["score_cut"] - both["score_uncut"]).abs().groupby(both["source"]).sum()
+    return {"top10_agreement_with_uncut": round(float(np.mean([len(a[s] & b.get(s, set())) / 10 for s in a.index])), 4),
+            "mean_l1_to_uncut": float(f"{l1.mean():.3g}")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vertices", type=int, default=1_000_000)
     parser.add_argument("--degree", type=int, default=20)
     parser.add_argument("--all", type=int, default=1, help="1: all sources at defaults; 0 skips")
     parser.add_argument("--sample", type=int, default=10_000, help="sources for the forced distributed run (0 skips)")
+    parser.add_argument("--count-top", type=int, default=0,
+                        help="also run the sample with this PPRParams.count_top (0 skips)")
     parser.add_argument("--master", default="local-cluster[2,1,6144]")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ppr_large.json"))
     args = parser.parse_args()
@@ -84,10 +106,20 @@ def main() -> None:
             chosen = np.random.default_rng(1).choice(graph.n, args.sample, replace=False)
             rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), [int(s) for s in chosen],
                                        os.path.join(folder, "sample"), "sample, distributed forced")})
+            if args.count_top:
+                rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1, count_top=args.count_top),
+                                           [int(s) for s in chosen], os.path.join(folder, "sample_cut"),
+                                           f"sample, distributed forced, count_top={args.count_top}"),
+                             **against_uncut(spark.read.parquet(os.path.join(folder, "sample_cut")).toPandas(),
+                                             spark.read.parquet(os.path.join(folder, "sample")).toPandas())})
         spark.stop()
     print_table(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rows, indent=2))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    earlier = json.loads(out.read_text()) if out.exists() else []
+    ran = {row["run"] for row in rows}
+    kept = [{**row, "measured": "earlier"} for row in earlier if row["run"] not in ran]
+    out.write_text(json.dumps(kept + rows, indent=2))
 
 
 if __name__ == "__main__":

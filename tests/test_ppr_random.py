@@ -46,6 +46,7 @@ from sparkgraph.udfs.shard_walks import (
     spawn,
     spawn_from_residual,
     tally_scores,
+    top_counts,
     walk_in_shard,
 )
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
@@ -784,6 +785,81 @@ def _distributed_push_in_one_process(adjacency, sources, params, threshold) -> n
                 Tally(owners, np.full(len(owners), mass_target(n)), *np.zeros((2, len(owners)), np.int64), mass)]
     row, target, score = tally_scores(merge_tallies(tallies, n), p.walks_per_source, p.restart_prob, n, None)
     return sp.csr_matrix((score, (np.searchsorted(sources, row), target)), shape=(len(sources), n)).toarray()
+
+
+def test_top_counts_keeps_each_sources_largest_walker_counts_and_every_flow_and_mass_entry():
+    """The cut ``count_top`` makes: per source, the ``keep`` largest credits (α·visits + ends; ties:
+    smaller target) of its walker counts, and every entry holding push flow, the jump share or the
+    residual mass, whatever it counts."""
+    rng = np.random.default_rng(4)
+    n, size = 50, 3000
+    raw = Tally(rng.integers(0, 6, size), rng.integers(0, n + 2, size), rng.integers(0, 4, size),
+                rng.integers(0, 3, size), np.where(rng.random(size) < 0.05, rng.integers(1, 9, size), 0))
+    tally = merge_tallies([raw], n)
+    kept = top_counts(tally, 7, 0.15, n)
+    frame = pd.DataFrame(vars(tally)).assign(credit=lambda f: 0.15 * f.visits + f.ends)
+    frame["fixed"] = (frame.flow > 0) | (frame.target >= n)
+    frame["kept"] = frame.set_index(["source", "target"]).index.isin(pd.MultiIndex.from_arrays([kept.source, kept.target]))
+    assert frame[frame.fixed].kept.all() and len(kept.source) == frame.kept.sum()
+    for _, counted in frame[~frame.fixed].groupby("source"):
+        assert counted.kept.sum() == min(7, len(counted))
+        ranked = counted.sort_values(["credit", "target"], ascending=[False, True])
+        assert ranked.kept.tolist() == sorted(ranked.kept.tolist(), reverse=True), "the kept ones lead the ranking"
+
+
+def test_count_top_changes_nothing_over_one_shard_and_only_lowers_estimates_over_several(weighted_sinks):
+    """``count_top``: over one shard every source is scored whole in its task, nothing is cut (the
+    same rows as without it); over four shards the counts shipped between rounds are cut (the round
+    test below pins the cut), so no estimate is above the uncut one (the twin's)."""
+    graph, local = weighted_sinks
+    sources = local.names[[0, 3, 9, 22, 31]]
+    params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=3, strategy="distributed", push_rounds=0,
+                       max_steps=30, seed=5)
+    chosen = [int(s) for s in sources]
+    whole = _frame(fully_ppr(graph, params, sources=chosen))
+    pd.testing.assert_frame_equal(_frame(fully_ppr(graph, dataclasses.replace(params, count_top=3), sources=chosen)),
+                                  whole, check_exact=True)
+    sharded = dataclasses.replace(params, count_top=3, shard_max_bytes=shard_budget(graph, 4))
+    cut = dense_rows(_frame(fully_ppr(graph, sharded, sources=chosen)), local.names, sources, local.n, local.ids_of)
+    twin = monte_carlo_ppr(local, local.ids_of(sources), dataclasses.replace(params, top_k=local.n)).toarray()
+    listed = cut > 0
+    assert 0 < listed.sum() <= 3 * len(sources) and np.all(cut[listed] <= twin[listed])
+
+
+def test_a_round_ships_only_the_count_top_largest_counts_of_sources_still_walking():
+    """The round function over the first of two shards (no Spark): the walkers of the sources that
+    are not sinks leave it, so their counts travel on; with ``count_top`` the call ships exactly
+    :func:`~sparkgraph.udfs.shard_walks.top_counts` of what it ships without, fewer entries."""
+    adjacency = _weighted_digraph()
+    n = adjacency.shape[0]
+    rows, cols = np.repeat(np.arange(n), np.diff(adjacency.indptr)), adjacency.indices.astype(np.int64)
+    cut = adjacency.indptr[17]
+    shard_rows = pa.table({"shard": pa.array([7], pa.int32()), "block": pa.nulls(1, pa.int64()),
+                           "payload": pa.array([encode_chunk(rows[:cut], cols[:cut], adjacency.data[:cut], 0, 17)]),
+                           "first": pa.array([0], pa.int64())})
+    layout = distributed_module.Layout(np.array([0, 17, n]), np.array([7, 3]), 1)
+    sources = np.array([0, 3, 9, 12])  # two sinks among them
+
+    def shipped(count_top: int | None) -> pd.DataFrame:
+        params = PPRParams(restart_prob=0.3, walks_per_source=60, top_k=3, dangling="source", max_steps=30, seed=5,
+                           push_rounds=0, strategy="distributed", count_top=count_top)
+        walk = distributed_module._walk_round(
+            layout, params, "source", n, 4, distributed_module.ROW_ENTRIES, distributed_module.ShardPush.of(params, "source", 2),
+            Hubs.none(), lambda tally: tally_scores(tally, 60, 0.3, n, 3), 0)
+        spawned = distributed_module._grouped(distributed_module.SPAWN, layout.route(sources, sources),
+                                              {"source": sources}, distributed_module.ROW_ENTRIES)
+        out = walk(spawned.select(distributed_module.WALKER_COLUMNS), shard_rows)
+        scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)  # (the sinks' walks end here)
+        counts = out.filter(pa.array((out.column("kind").to_numpy() == distributed_module.COUNTS) & ~scored))
+        tally = merge_tallies([distributed_module._tally_of(counts)], n)
+        return pd.DataFrame(vars(tally)).sort_values(["source", "target"]).reset_index(drop=True)
+
+    whole = shipped(None)
+    expected = top_counts(Tally(*(whole[c].to_numpy() for c in ("source", "target", "visits", "ends", "flow"))),
+                          3, 0.3, n)
+    got = shipped(3)
+    assert len(got) < len(whole)
+    pd.testing.assert_frame_equal(got, pd.DataFrame(vars(expected)).reset_index(drop=True), check_exact=True)
 
 
 @pytest.mark.parametrize("push_rounds", [0, 8])

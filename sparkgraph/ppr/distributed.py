@@ -35,7 +35,9 @@ For graphs whose adjacency does not fit one task. The design:
    walking, and at the end each bucket scores what is left. A source whose push and walkers all
    started and ended in one task call is scored there and ships its top k, not its counts (over
    one shard: every source). No action per round beyond the
-   lineage cut and, once every batch is in, a check that walkers or parked flow are left.
+   lineage cut and, once every batch is in, a check that walkers or parked flow are left. With
+   ``count_top`` (opt-in), a task ships only each source's largest walker counts
+   (:func:`~sparkgraph.udfs.shard_walks.top_counts`; the error it adds: ``PPRParams.count_top``).
 
 5. **Push-then-walk.** A batch enters as flow, not walkers: every round each task pushes the flow
    standing on its shard once (:func:`~sparkgraph.udfs.shard_push.push_round`, in fixed point, so
@@ -65,8 +67,6 @@ decides by a source's whole flow: here every entry decides alone, as a task sees
    (:mod:`sparkgraph.udfs.hubs`; every strategy sums a hub's weights block by block, so the choice
    is the broadcast kernel's, bit for bit). A step from a hub costs one more round; flow on a hub
    parks (a push over its row would cost more than the source's walks at any usual ω).
-
-Not yet: pruning the counts of sources still walking.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ from sparkgraph.udfs.shard_walks import (
     spawn,
     spawn_from_residual,
     tally_scores,
+    top_counts,
     walk_in_shard,
 )
 from sparkgraph.udfs.walks import WalkGraph, walk_graph
@@ -515,6 +516,8 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
                 final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, whole)
                 out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
                 tally = tally.take(~final)
+            if p.count_top is not None:  # (sources still walking: their counts travel to a merge)
+                tally = top_counts(tally, p.count_top, p.restart_prob, n)
             out.append(_count_rows(tally, buckets, row_entries))
 
         # new sources a chunk at a time, as broadcast takes them (what a chunk holds grows with it):

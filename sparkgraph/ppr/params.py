@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sparkgraph.errors import ParameterError
 from sparkgraph.params import at_least, at_most, between, one_of, param, validate
 from sparkgraph.udfs.push import MAX_PUSH_ROUNDS, PushPlan, auto_push
 from sparkgraph.udfs.streams import MAX_SEED
@@ -59,6 +60,12 @@ class PPRParams:
             per-entry rule, at most that many rounds; under auto at most 8 when the graph is one
             shard (a source's push then never leaves its task), none over several shards (crossing
             flow is held between rounds, and its memory at scale is not under control yet).
+        count_top: Distributed only: the walker counts a task ships for a source still walking,
+            at most this many, its largest (at least top_k; null ships all, exact). A source's
+            counts are cut only where its walks cross shards (a source whose walks all end in one
+            task is scored there, whole), and a target's estimate then falls short by at most the
+            sum, over the cuts, of the largest count each cut dropped (times the source's scale,
+            α/ω per visit): it lowers the counts the rounds shuffle and merge, at that cost.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
@@ -74,9 +81,14 @@ class PPRParams:
     max_steps: int = param(100, at_least(1))
     seed: int = param(0, at_least(0), at_most(MAX_SEED))
     push_rounds: int | None = param(None, between(0, MAX_PUSH_ROUNDS, hint="0 turns the push off, null picks by cost"))
+    count_top: int | None = param(None, at_least(1))
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.count_top is not None and self.count_top < self.top_k:
+            raise ParameterError(f"count_top={self.count_top} is below top_k={self.top_k}: a task must ship at least "
+                                 "the top_k counts a source keeps; raise it, or leave it null to ship all",
+                                 key="count_top")
 
     def push_plan(self, n: int, arcs: int, dangling: str | None = None) -> PushPlan:
         """The push on a graph of ``n`` vertices and ``arcs`` arcs (walks under ``dangling``, by default

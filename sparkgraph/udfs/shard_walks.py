@@ -290,6 +290,29 @@ def merge_tallies(tallies: list[Tally], n: int) -> Tally:
                  flow.data)
 
 
+def top_counts(tally: Tally, keep: int, restart_prob: float, n: int) -> Tally:
+    """Each source's ``keep`` largest walker counts in ``tally`` (by their credit, ``α·visits + ends``,
+    which ranks them as their scores would: one scale per source; ties: smaller target); entries
+    that hold push flow, the jump share ``n`` or :func:`mass_target` always stay. A dropped entry
+    is at most the largest one dropped, so a target's sum over cut tallies falls short by at most
+    the sum of their largest dropped counts (``PPRParams.count_top``).
+
+    Example:
+        >>> t = Tally(np.zeros(3, np.int64), np.array([4, 5, 6]), np.array([3, 1, 2]), np.zeros(3, np.int64),
+        ...           np.zeros(3, np.int64))
+        >>> top_counts(t, 2, 0.15, 10).target.tolist()
+        [4, 6]
+    """
+    fixed = (tally.flow > 0) | (tally.target >= n)
+    counted = np.flatnonzero(~fixed)
+    credit = restart_prob * tally.visits[counted] + tally.ends[counted]
+    # (a tally is sorted by target within each source, so the smaller index is the smaller target)
+    _, kept, _ = top_k_per_group(tally.source[counted], counted, credit, keep)
+    mask = fixed.copy()
+    mask[kept] = True
+    return tally.take(mask)
+
+
 def tally_scores(tally: Tally, walks: int, restart_prob: float, n: int, top_k: int | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(source, target, score)`` from a merged tally of every walk and push of its sources: each
