@@ -11,8 +11,9 @@ no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accur
     python bench/ppr_large.py                            # both runs (about 30 minutes on 2 cores)
     python bench/ppr_large.py --all 0 --sample 10000     # the distributed sample only (about 4 minutes)
     python bench/ppr_large.py --all 0 --count-top 1000   # and the same sample with PPRParams.count_top
+    python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1   # all sources, distributed forced
 
-Rows of earlier runs that this one does not repeat (the same ``run`` label) are kept in the JSON,
+Rows of earlier runs that this one does not repeat (the same ``run`` label, graph and master) are kept in the JSON,
 marked ``"measured": "earlier"``. The executors get the workers' memory (6 GiB each,
 :func:`sparkgraph.session.get_session` under ``local-cluster``).
 
@@ -68,7 +69,8 @@ def against_uncut(cut: pd.DataFrame, uncut: pd.DataFrame) -> dict:
     a, b = top10(cut), top10(uncut)
     both = cut.merge(uncut, on=["source", "target"], how="outer", suffixes=("_cut", "_uncut")).fillna(0.0)
     l1 = (both["score_cut"] - both["score_uncut"]).abs().groupby(both["source"]).sum()
-    return {"top10_agreement_with_uncut": round(float(np.mean([len(a[s] & b.get(s, set())) / 10 for s in a.index])), 4),
+    shares = [len(a[s] & b.get(s, set())) / max(1, len(b.get(s, set()))) for s in a.index]
+    return {"top10_agreement_with_uncut": round(float(np.mean(shares)), 4),
             "mean_l1_to_uncut": float(f"{l1.mean():.3g}")}
 
 
@@ -78,8 +80,10 @@ def main() -> None:
     parser.add_argument("--degree", type=int, default=20)
     parser.add_argument("--all", type=int, default=1, help="1: all sources at defaults; 0 skips")
     parser.add_argument("--sample", type=int, default=10_000, help="sources for the forced distributed run (0 skips)")
+    parser.add_argument("--all-distributed", type=int, default=0,
+                        help="1: all sources with the distributed strategy forced (about 85 minutes on 2 cores)")
     parser.add_argument("--count-top", type=int, default=0,
-                        help="also run the sample with this PPRParams.count_top (0 skips)")
+                        help="also run the sample (--sample) with this PPRParams.count_top (0 skips)")
     parser.add_argument("--master", default="local-cluster[2,1,6144]")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ppr_large.json"))
     args = parser.parse_args()
@@ -102,6 +106,9 @@ def main() -> None:
         if args.all:
             rows.append({**base, **run(graph, PPRParams(seed=1), None, os.path.join(folder, "all"),
                                        "all sources, defaults (auto)")})
+        if args.all_distributed:
+            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), None,
+                                       os.path.join(folder, "all_distributed"), "all sources, distributed forced")})
         if args.sample:
             chosen = np.random.default_rng(1).choice(graph.n, args.sample, replace=False)
             rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), [int(s) for s in chosen],
@@ -117,8 +124,8 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     earlier = json.loads(out.read_text()) if out.exists() else []
-    ran = {row["run"] for row in rows}
-    kept = [{**row, "measured": "earlier"} for row in earlier if row["run"] not in ran]
+    ran = {(row["run"], row["graph"], row["master"]) for row in rows}
+    kept = [{**row, "measured": "earlier"} for row in earlier if (row["run"], row["graph"], row["master"]) not in ran]
     out.write_text(json.dumps(kept + rows, indent=2))
 
 

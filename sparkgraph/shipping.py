@@ -103,7 +103,7 @@ def ship_matrix(entries: DataFrame, name: str, n_rows: int, n_cols: int, num_ent
         >>> adjacency = ship_matrix(graph.edges, "adjacency", graph.n, graph.n, graph.num_arcs,
         ...                         row="src", col="dst", value="weight")
     """
-    rows_per_chunk = max(1, int(np.ceil(n_rows * entries_per_chunk / max(num_entries, 1))))
+    rows_per_chunk = packing.rows_per_chunk(n_rows, num_entries, entries_per_chunk)
     num_chunks = max(1, -(-n_rows // rows_per_chunk))
     spark = entries.sparkSession
     has_value = value is not None

@@ -301,6 +301,8 @@ API_CASES = [
     ("sources as a number", lambda s, g, t: fully_ppr(g, PPRParams(), sources=1), ParameterError,
      "sources=1 is not a list of ids or a one-column DataFrame; pass e.g. sources=[1]"),
     ("sources as a string", lambda s, g, t: fully_ppr(g, PPRParams(), sources="1"), ParameterError, "is not a list of ids"),
+    ("count_top with every entry asked for", lambda s, g, t: fully_ppr(g, PPRParams(count_top=200), top_k=False),
+     ParameterError, "count_top=200 trims the counts, but every entry was asked for (top_k=False)"),
     ("text sources on integer ids", lambda s, g, t: fully_ppr(g, PPRParams(), sources=["1"]), ParameterError,
      "source ids ['1'] are not integers, but the graph's ids are"),
     ("no sources", lambda s, g, t: fully_ppr(g, PPRParams(), sources=[]), ParameterError, "the source list is empty"),

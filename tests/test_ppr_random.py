@@ -718,7 +718,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     over 3 or 4 shards of about 10 vertices (a small ``shard_max_bytes``: most steps cross a shard; the
     kernel test above takes one per vertex), each held by two or three tasks (pipelined batches of 150
     walkers take two tasks per unit of parallelism), and in one shard held by that many tasks, in cut rows
-    (shards packed in pieces of a few arcs), counts merged every other
+    (shards packed in chunks of a few arcs), counts merged every other
     round (sources whose walkers have all stopped are scored at a merge, the others at the end);
     on a graph with sinks, weights spanning 17 orders of magnitude. Under ``source`` the pipelined
     run also splits the rows of more than 3 arcs into blocks held by other shards (hubs; a step
@@ -733,7 +733,7 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     default = fully_ppr(graph, params, sources=[int(s) for s in sources])
     assert np.array_equal(dense_rows(_frame(default), local.names, sources, local.n, local.ids_of), twin)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)  # walkers and counts cut into rows of 7
-    monkeypatch.setattr(distributed_module, "ENTRIES_PER_CHUNK", 5)  # shards packed in pieces of about 5 arcs
+    monkeypatch.setattr(distributed_module, "ENTRIES_PER_CHUNK", 15)  # shards packed in chunks of 3 rows (inner bounds cut some)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
     pipelined = dataclasses.replace(params, walks_per_batch=150,  # 500·5 / (150·tasks): two or three batches
                                     shard_max_bytes=shard_budget(graph, 4))
@@ -829,15 +829,17 @@ def test_count_top_changes_nothing_over_one_shard_and_only_lowers_estimates_over
 def test_a_round_ships_only_the_count_top_largest_counts_of_sources_still_walking():
     """The round function over the first of two shards (no Spark): the walkers of the sources that
     are not sinks leave it, so their counts travel on; with ``count_top`` the call ships exactly
-    :func:`~sparkgraph.udfs.shard_walks.top_counts` of what it ships without, fewer entries."""
+    :func:`~sparkgraph.udfs.shard_walks.top_counts` of what it ships without, fewer entries (the
+    kernel test above pins that flow and mass entries stay whole)."""
     adjacency = _weighted_digraph()
     n = adjacency.shape[0]
     rows, cols = np.repeat(np.arange(n), np.diff(adjacency.indptr)), adjacency.indices.astype(np.int64)
-    cut = adjacency.indptr[17]
+    bound = 17
+    cut = adjacency.indptr[bound]
     shard_rows = pa.table({"shard": pa.array([7], pa.int32()), "block": pa.nulls(1, pa.int64()),
-                           "payload": pa.array([encode_chunk(rows[:cut], cols[:cut], adjacency.data[:cut], 0, 17)]),
+                           "payload": pa.array([encode_chunk(rows[:cut], cols[:cut], adjacency.data[:cut], 0, bound)]),
                            "first": pa.array([0], pa.int64())})
-    layout = distributed_module.Layout(np.array([0, 17, n]), np.array([7, 3]), 1)
+    layout = distributed_module.Layout(np.array([0, bound, n]), np.array([7, 3]), 1)
     sources = np.array([0, 3, 9, 12])  # two sinks among them
 
     def shipped(count_top: int | None) -> pd.DataFrame:
@@ -884,8 +886,8 @@ def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
     layout = distributed_module.Layout(np.array([0, n]), np.array([7, 3]), 2)
     rows = np.repeat(np.arange(n), np.diff(adjacency.indptr))
     cols = adjacency.indices.astype(np.int64)
-    cut = adjacency.indptr[17]  # the shard packed in two pieces, rows 17.. first (a task reads them in row order)
-    pieces = [encode_chunk(rows[cut:], cols[cut:], adjacency.data[cut:], 17, n),
+    cut = adjacency.indptr[17]  # the shard packed in two chunks, rows 17.. first (a task reads them in row order)
+    chunks = [encode_chunk(rows[cut:], cols[cut:], adjacency.data[cut:], 17, n),
               encode_chunk(rows[:cut], cols[:cut], adjacency.data[:cut], 0, 17)]
     walk = distributed_module._walk_round(
         layout, params, "source", n, 4, distributed_module.ROW_ENTRIES, distributed_module.ShardPush.of(params, "source", 1),
@@ -896,7 +898,7 @@ def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
     assert set(routes) == {7, 3}, "the sources are dealt over both replicas"
     got = np.zeros_like(expected)
     for route in (7, 3):
-        shard_rows = pa.table({"shard": pa.array([route] * 2, pa.int32()), "payload": pa.array(pieces, pa.binary()),
+        shard_rows = pa.table({"shard": pa.array([route] * 2, pa.int32()), "payload": pa.array(chunks, pa.binary()),
                                "block": pa.nulls(2, pa.int64()), "first": pa.array([17, 0], pa.int64())})
         out = walk(spawned.filter(pa.array(routes == route)).select(distributed_module.WALKER_COLUMNS), shard_rows)
         entries = out.column("pos").combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
@@ -934,7 +936,7 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     assert np.array_equal(one_shard, expected), "one shard: every source pushes to the end in its first task call"
     assert "distributed ppr: 1 rounds" in caplog.text  # (and walks there: nothing is left for a later round)
     monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
-    monkeypatch.setattr(distributed_module, "ENTRIES_PER_CHUNK", 5)
+    monkeypatch.setattr(distributed_module, "ENTRIES_PER_CHUNK", 15)
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
     pipelined = dataclasses.replace(params, walks_per_batch=10,  # 40·5 / (10·tasks): two or three batches
                                     shard_max_bytes=shard_budget(graph, 4))

@@ -10,7 +10,7 @@ For graphs whose adjacency does not fit one task. The design:
    everything of one source at a shard goes to one replica, by a hash of the source, so more tasks
    add no crossing. Over one shard the strategy walks as broadcast does: 10,000 sources of a
    100k-vertex Chung-Lu graph took 27.2 s in one round over 5 replicas (broadcast: 16.7 s), 127.9 s
-   over 5 shards in 79 rounds. Each shard's rows are packed once (:mod:`sparkgraph.udfs.packing`),
+   over 5 shards in 79 rounds. Each shard's rows are packed once, in chunks (:func:`shard_table`),
    copied to its replicas, hash-partitioned so that each replica has its own task
    (:func:`shard_routes`), and cached: they stay on the executors.
 2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
@@ -91,7 +91,7 @@ from sparkgraph.session import job_description, parallelism, release, truncate_l
 from sparkgraph.shipping import ENTRIES_PER_CHUNK
 from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs.hubs import Hubs
-from sparkgraph.udfs.packing import decode_chunk, encode_chunk
+from sparkgraph.udfs.packing import decode_chunk, encode_chunk, rows_per_chunk
 from sparkgraph.udfs.projection import splitmix64
 from sparkgraph.udfs.push import FINISHING_POLICIES, SPARSE_PUSH_ROUNDS, push_threshold
 from sparkgraph.udfs.shard_push import ONE, Flow, push_inside, push_round, residual_matrix, summed
@@ -327,28 +327,30 @@ def hub_blocks(graph: Graph, hubs: Hubs, shards: int) -> tuple[Hubs, DataFrame |
 
 def shard_table(graph: Graph, layout: Layout, hubs: Hubs | None = None, blocks: DataFrame | None = None
                 ) -> DataFrame:
-    """``(shard, payload, block, first)``: each shard's CSR rows packed in pieces of about
-    :data:`~sparkgraph.shipping.ENTRIES_PER_CHUNK` arcs (:func:`~sparkgraph.udfs.packing.encode_chunk`,
-    rows ``first..``, sorted by column as the broadcast strategy's; a split hub's row empty; block
-    null), and the hub ``blocks`` it holds (:func:`hub_blocks`; first null), once per replica under
-    the replica's route key (:class:`Layout`), hash-partitioned by route (one replica per
-    partition), cached. Pieces keep every row of the table a few MiB, which the JVM moves like any
-    other: one row per shard held 56 MB on a 20M-arc graph over three shards, and a 1g executor ran
-    out of heap copying it into the rounds' input."""
+    """``(shard, payload, block, first)``: each shard's CSR rows packed in chunks of
+    ``chunk_rows`` rows from ``first`` (:func:`~sparkgraph.udfs.packing.encode_chunk`; the
+    broadcast shipment's chunk rows, :data:`~sparkgraph.shipping.ENTRIES_PER_CHUNK` arcs at the
+    average degree; rows sorted by column as the broadcast strategy's; a split hub's row empty;
+    block null), and the hub ``blocks`` it holds (:func:`hub_blocks`; first null), once per replica
+    under the replica's route key (:class:`Layout`), hash-partitioned by route (one replica per
+    partition), cached. Chunks keep the table's rows a few MiB wherever ids are not much denser than
+    average (a row is at most :data:`~sparkgraph.udfs.hubs.HUB_ARCS` arcs), which the JVM moves like
+    any other: one row per shard held 56 MB on a 20M-arc graph over three shards, and a 1g executor
+    ran out of heap copying it into the rounds' input."""
     weighted, bounds = graph.weighted, layout.bounds
-    rows_per_piece = max(1, math.ceil(graph.n * ENTRIES_PER_CHUNK / max(graph.num_arcs, 1)))
+    chunk_rows = rows_per_chunk(graph.n, graph.num_arcs, ENTRIES_PER_CHUNK)
 
     def tag(batches):
         for batch in batches:
             src = batch.column("src").to_numpy()
             shard = layout.shard_of(src)
-            first = np.maximum(bounds[shard], src // rows_per_piece * rows_per_piece)  # (a piece stays in its shard)
+            first = np.maximum(bounds[shard], src // chunk_rows * chunk_rows)  # (a chunk stays in its shard)
             yield pa.RecordBatch.from_arrays(batch.columns + [pa.array(shard.astype(np.int32)), pa.array(first)],
                                              names=batch.schema.names + ["shard", "first"])
 
     def pack(table: pa.Table) -> pa.Table:
         shard, first = int(table.column("shard")[0].as_py()), int(table.column("first")[0].as_py())
-        end = min(int(bounds[shard + 1]), (first // rows_per_piece + 1) * rows_per_piece)
+        end = min(int(bounds[shard + 1]), (first // chunk_rows + 1) * chunk_rows)
         payload = encode_chunk(table.column("src").to_numpy(), table.column("dst").to_numpy(),
                                table.column("weight").to_numpy() if weighted else None, first, end)
         return pa.table({"shard": pa.array([shard], pa.int32()), "payload": pa.array([payload], pa.binary()),
@@ -572,23 +574,23 @@ def _start_walkers(parked: Flow, params: PPRParams, n: int, tallies: list[Tally]
 
 
 def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dict]:
-    """A shard's rows as a :class:`~sparkgraph.udfs.walks.WalkGraph` (its pieces in row order; rows
-    no piece holds are empty) and the hub blocks it holds, ``{block: (columns, sums from zero or
+    """A shard's rows as a :class:`~sparkgraph.udfs.walks.WalkGraph` (its chunks in row order; rows
+    no chunk holds are empty) and the hub blocks it holds, ``{block: (columns, sums from zero or
     None)}`` (:func:`shard_table`)."""
     block, first = shard_rows.column("block").to_pylist(), shard_rows.column("first").to_pylist()
     counts = np.zeros(hi - lo, np.int64)
     cols, values, held = [], [], {}
     for i in sorted(range(len(block)), key=lambda i: -1 if first[i] is None else first[i]):
-        piece_counts, piece_cols, piece_values = decode_chunk(shard_rows.column("payload")[i].as_buffer())
+        chunk_counts, chunk_cols, chunk_values = decode_chunk(shard_rows.column("payload")[i].as_buffer())
         if block[i] is None:
-            counts[first[i] - lo:first[i] - lo + len(piece_counts)] = piece_counts
-            cols.append(piece_cols)
-            values.append(piece_values)
+            counts[first[i] - lo:first[i] - lo + len(chunk_counts)] = chunk_counts
+            cols.append(chunk_cols)
+            values.append(chunk_values)
         else:
-            held[block[i]] = (piece_cols.astype(np.int64),
-                              None if piece_values is None else np.cumsum(piece_values))
+            held[block[i]] = (chunk_cols.astype(np.int64),
+                              None if chunk_values is None else np.cumsum(chunk_values))
     weights = np.concatenate(values) if values and values[0] is not None else None
-    graph = walk_graph(np.r_[0, np.cumsum(counts)], np.concatenate(cols).astype(np.int64) if cols
+    graph = walk_graph(np.r_[0, np.cumsum(counts)], np.concatenate(cols, dtype=np.int64) if cols
                        else np.empty(0, np.int64), weights, push=False)
     return graph, held
 

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from sparkgraph import progress
+from sparkgraph.errors import ParameterError
 from sparkgraph.graph import Graph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism
@@ -101,6 +102,9 @@ def fully_ppr(graph: Graph, params: PPRParams | None = None, sources=None, top_k
         probability 1-p for the endpoint estimator, and Bernstein a tighter bound for small π.
     """
     params = params or PPRParams()
+    if not top_k and params.count_top is not None:
+        raise ParameterError(f"count_top={params.count_top} trims the counts, but every entry was asked for "
+                             "(top_k=False): leave count_top null", key="count_top")
     started = time.perf_counter()
     strategy = choose_strategy(graph, params)
     ids = source_ids(graph, sources)

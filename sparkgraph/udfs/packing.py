@@ -36,6 +36,16 @@ def encode_chunk(rows: np.ndarray, cols: np.ndarray, values: np.ndarray | None, 
     return b"".join(parts)
 
 
+def rows_per_chunk(n_rows: int, num_entries: int, entries_per_chunk: int) -> int:
+    """Rows per chunk so that a chunk holds about ``entries_per_chunk`` entries at the average row length.
+
+    Example:
+        >>> rows_per_chunk(1000, 20_000, 4_000)
+        200
+    """
+    return max(1, -(-n_rows * entries_per_chunk // max(num_entries, 1)))
+
+
 def decode_chunk(payload) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(row lengths, columns, values or None)`` of a chunk: views into ``payload`` (any buffer)."""
     header = np.frombuffer(payload, _HEADER, count=1)[0]

@@ -291,11 +291,12 @@ def merge_tallies(tallies: list[Tally], n: int) -> Tally:
 
 
 def top_counts(tally: Tally, keep: int, restart_prob: float, n: int) -> Tally:
-    """Each source's ``keep`` largest walker counts in ``tally`` (by their credit, ``α·visits + ends``,
-    which ranks them as their scores would: one scale per source; ties: smaller target); entries
-    that hold push flow, the jump share ``n`` or :func:`mass_target` always stay. A dropped entry
-    is at most the largest one dropped, so a target's sum over cut tallies falls short by at most
-    the sum of their largest dropped counts (``PPRParams.count_top``).
+    """Each source's ``keep`` largest walker counts in ``tally`` by their credit, ``α·visits + ends``
+    (one scale per source, so the credit ranks them as their scores do, up to rounding; equal
+    credits: smaller target); entries that hold push flow, the jump share ``n`` or
+    :func:`mass_target` always stay. A dropped entry's credit is at most the ``keep``-th largest of
+    its source here, so a target summed over cut tallies falls short by at most the sum of those
+    (``PPRParams.count_top``).
 
     Example:
         >>> t = Tally(np.zeros(3, np.int64), np.array([4, 5, 6]), np.array([3, 1, 2]), np.zeros(3, np.int64),
