@@ -38,7 +38,13 @@ class PPRParams:
         walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
             each round per task (distributed: a new batch of sources joins the walkers still
             moving; the tasks, replicas of the shards, number one per walks_per_batch walkers, at
-            most two per unit of parallelism, and at least one per shard).
+            most two per unit of parallelism, and at least one per shard). Over several shards a
+            source's counts are held until its last walker stops: on a graph without locality about
+            as many rounds as its longest walk has steps (~ln ω / α), so some walks_per_batch ×
+            tasks / ω × that many sources are in flight, each with up to ω/α count entries of 40
+            bytes. All sources of a 1M-vertex social graph over 3 shards at the default (~500k
+            sources in flight) ran a 24 GB machine out of memory; 50,000 sources completed. Lower
+            it there (or set count_top).
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
