@@ -12,6 +12,7 @@ no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accur
     python bench/ppr_large.py --all 0 --sample 10000     # the distributed sample only (about 4 minutes)
     python bench/ppr_large.py --all 0 --count-top 1000   # and the same sample with PPRParams.count_top
     python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1   # all sources, distributed forced
+    python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1 --shard-max-mib 256   # ... as one shard
 
 Rows of earlier runs that this one does not repeat (the same ``run`` label, graph and master) are kept in the JSON,
 marked ``"measured": "earlier"``. The executors get the workers' memory (6 GiB each,
@@ -24,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -47,16 +50,37 @@ from sparkgraph.session import SessionConfig, get_session  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class Layout(logging.Handler):
+    """The distributed strategy's layout and rounds, from its log lines."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.found: dict = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if m := re.search(r"in (\d+) batches, (\d+) shards, (\d+) replicas", message):
+            self.found.update(batches=int(m.group(1)), shards=int(m.group(2)), replicas=int(m.group(3)))
+        if m := re.search(r"distributed ppr: (\d+) rounds \(", message):
+            self.found["rounds"] = int(m.group(1))
+
+
 def run(graph: Graph, params: PPRParams, sources, out: str, label: str) -> dict:
     count = graph.n if sources is None else len(sources)
+    layout = Layout()
+    logger = logging.getLogger("sparkgraph.ppr.distributed")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(layout)
     with PeakMemory() as memory:
         started = time.perf_counter()
         fully_ppr(graph, params, sources=sources).write.mode("overwrite").parquet(out)
         seconds = time.perf_counter() - started
+    logger.removeHandler(layout)
     positions = count * params.walks_per_source / params.restart_prob
     return {"run": label, "sources": count, "seconds": round(seconds, 1),
             "walk_positions_per_s_per_core": round(positions / seconds / 2),
-            "largest_python_mib": round(memory.worker / 2**20), "largest_java_mib": round(memory.jvm / 2**20)}
+            "largest_python_mib": round(memory.worker / 2**20), "largest_java_mib": round(memory.jvm / 2**20),
+            **layout.found}
 
 
 def against_uncut(cut: pd.DataFrame, uncut: pd.DataFrame) -> dict:
@@ -81,7 +105,9 @@ def main() -> None:
     parser.add_argument("--all", type=int, default=1, help="1: all sources at defaults; 0 skips")
     parser.add_argument("--sample", type=int, default=10_000, help="sources for the forced distributed run (0 skips)")
     parser.add_argument("--all-distributed", type=int, default=0,
-                        help="1: all sources with the distributed strategy forced (about 85 minutes on 2 cores)")
+                        help="1: all sources with the distributed strategy forced")
+    parser.add_argument("--shard-max-mib", type=int, default=0,
+                        help="PPRParams.shard_max_bytes of the --all-distributed run, in MiB (0: the default)")
     parser.add_argument("--count-top", type=int, default=0,
                         help="also run the sample (--sample) with this PPRParams.count_top (0 skips)")
     parser.add_argument("--master", default="local-cluster[2,1,6144]")
@@ -107,8 +133,10 @@ def main() -> None:
             rows.append({**base, **run(graph, PPRParams(seed=1), None, os.path.join(folder, "all"),
                                        "all sources, defaults (auto)")})
         if args.all_distributed:
-            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), None,
-                                       os.path.join(folder, "all_distributed"), "all sources, distributed forced")})
+            budget = {"shard_max_bytes": args.shard_max_mib * 2**20} if args.shard_max_mib else {}
+            label = "all sources, distributed forced" + (f", shard_max_bytes={args.shard_max_mib} MiB" if budget else "")
+            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1, **budget), None,
+                                       os.path.join(folder, "all_distributed"), label)})
         if args.sample:
             chosen = np.random.default_rng(1).choice(graph.n, args.sample, replace=False)
             rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), [int(s) for s in chosen],

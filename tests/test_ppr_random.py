@@ -807,10 +807,12 @@ def test_top_counts_keeps_each_sources_largest_walker_counts_and_every_flow_and_
         assert ranked.kept.tolist() == sorted(ranked.kept.tolist(), reverse=True), "the kept ones lead the ranking"
 
 
-def test_count_top_changes_nothing_over_one_shard_and_only_lowers_estimates_over_several(weighted_sinks):
+def test_count_top_changes_nothing_over_one_shard_and_only_lowers_estimates_over_several(weighted_sinks, monkeypatch,
+                                                                                         caplog):
     """``count_top``: over one shard every source is scored whole in its task, nothing is cut (the
-    same rows as without it); over four shards the counts shipped between rounds are cut (the round
-    test below pins the cut), so no estimate is above the uncut one (the twin's)."""
+    same rows as without it); over four shards the counts shipped between rounds and those kept by
+    merges (every other round here) are cut (the round test below pins the cut), so no estimate is
+    above the uncut one (the twin's)."""
     graph, local = weighted_sinks
     sources = local.names[[0, 3, 9, 22, 31]]
     params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=3, strategy="distributed", push_rounds=0,
@@ -820,10 +822,43 @@ def test_count_top_changes_nothing_over_one_shard_and_only_lowers_estimates_over
     pd.testing.assert_frame_equal(_frame(fully_ppr(graph, dataclasses.replace(params, count_top=3), sources=chosen)),
                                   whole, check_exact=True)
     sharded = dataclasses.replace(params, count_top=3, shard_max_bytes=shard_budget(graph, 4))
+    monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
     cut = dense_rows(_frame(fully_ppr(graph, sharded, sources=chosen)), local.names, sources, local.n, local.ids_of)
     twin = monte_carlo_ppr(local, local.ids_of(sources), dataclasses.replace(params, top_k=local.n)).toarray()
     listed = cut > 0
     assert 0 < listed.sum() <= 3 * len(sources) and np.all(cut[listed] <= twin[listed])
+    assert len(_scored_at_merges(caplog)) >= 2, "merges ran (and kept trimmed counts of sources still walking)"
+
+
+def test_a_merge_keeps_the_count_top_largest_counts_of_sources_still_walking():
+    """A merge of one bucket's count rows (no Spark): a source whose ω walkers have all stopped is
+    scored from its whole counts; the summed counts of a source still walking are trimmed by
+    ``trim`` (here :func:`~sparkgraph.udfs.shard_walks.top_counts` to 3), its residual mass kept."""
+    n, walks, rng = 30, 10, np.random.default_rng(8)
+    sources = np.repeat([4, 6], 40)
+    targets = rng.integers(0, n, 80)
+    visits = rng.integers(1, 5, 80)
+    zeros = np.zeros(80, np.int64)
+    stopped = Tally(np.array([4, 6]), np.full(2, mass_target(n)), np.zeros(2, np.int64), np.array([walks, 3]),
+                    np.zeros(2, np.int64))  # source 4: all 10 walkers stopped; source 6: 3 of them
+    rows = pa.concat_tables([distributed_module._count_rows(Tally(sources, targets, visits, zeros, zeros), 2, 16),
+                             distributed_module._count_rows(stopped, 2, 16)])
+    rows = rows.select(distributed_module.COUNT_COLUMNS + ["score"])  # (one bucket: both sources are even)
+
+    def finish(tally):
+        return tally_scores(tally, walks, 0.15, n, 5)
+
+    out = distributed_module._merge_bucket(rows, 2, n, 16, walks, finish, lambda t: top_counts(t, 3, 0.15, n))
+    scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)
+    merged = merge_tallies([Tally(sources, targets, visits, zeros, zeros), stopped], n)
+    final = distributed_module._flat(out.filter(pa.array(scored)), "score")
+    np.testing.assert_array_equal(final, finish(merged.take(merged.source == 4))[2])
+    kept = merge_tallies([distributed_module._tally_of(out.filter(pa.array(~scored)))], n)
+    expected = top_counts(merged.take(merged.source == 6), 3, 0.15, n)
+    for field in ("source", "target", "visits", "ends"):
+        np.testing.assert_array_equal(np.sort(getattr(kept, field)), np.sort(getattr(expected, field)))
+    assert len(kept.source) == 4, "three counts and the walkers that stopped"
 
 
 def test_a_round_ships_only_the_count_top_largest_counts_of_sources_still_walking():

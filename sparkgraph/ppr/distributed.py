@@ -36,8 +36,9 @@ For graphs whose adjacency does not fit one task. The design:
    started and ended in one task call is scored there and ships its top k, not its counts (over
    one shard: every source). No action per round beyond the
    lineage cut and, once every batch is in, a check that walkers or parked flow are left. With
-   ``count_top`` (opt-in), a task ships only each source's largest walker counts
-   (:func:`~sparkgraph.udfs.shard_walks.top_counts`; the error it adds: ``PPRParams.count_top``).
+   ``count_top`` (opt-in), a task ships, and a merge keeps, only each walking source's largest
+   walker counts (:func:`~sparkgraph.udfs.shard_walks.top_counts`; the error it adds:
+   ``PPRParams.count_top``).
 
 5. **Push-then-walk.** A batch enters as flow, not walkers: every round each task pushes the flow
    standing on its shard once (:func:`~sparkgraph.udfs.shard_push.push_round`, in fixed point, so
@@ -595,20 +596,16 @@ def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dic
     return graph, held
 
 
-def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walks: int, finish
+def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walks: int, finish, trim
            ) -> tuple[DataFrame, DataFrame]:
     """The count pieces merged per source bucket: ``(counts, finals)``, each with a short lineage.
-    ``counts``: the merged counts of sources still walking; ``finals``: the scores
-    (``finish(tally)``: source, target, score, as lists per bucket) of sources whose ``walks``
-    walkers have all stopped (:func:`~sparkgraph.udfs.shard_walks.complete_sources`), so that
-    their counts stop taking memory and no later merge reads them."""
+    ``counts``: the merged counts of sources still walking (``trim(tally)``: with ``count_top``, each
+    source's largest); ``finals``: the scores (``finish(tally)``: source, target, score, as lists per
+    bucket) of sources whose ``walks`` walkers have all stopped
+    (:func:`~sparkgraph.udfs.shard_walks.complete_sources`), so that their counts stop taking memory
+    and no later merge reads them."""
     def merge(table: pa.Table) -> pa.Table:
-        scored, table = _scored_and_counts(table)
-        tally = merge_tallies([_tally_of(table)], n)
-        done = complete_sources(tally, walks, n)
-        counts = _count_rows(tally.take(~done), buckets, row_entries)
-        scores = _score_rows(finish(tally.take(done)), buckets, row_entries)
-        return pa.concat_tables([t.select(COUNT_COLUMNS + ["score"]) for t in (counts, scores)] + [scored])
+        return _merge_bucket(table, buckets, n, row_entries, walks, finish, trim)
 
     out = (union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA + ", score array<double>")
            .persist(StorageLevel.MEMORY_AND_DISK))
@@ -618,6 +615,18 @@ def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walk
                                F.col("score").alias("score"))).alias("entry")).select("entry.*"))
     out.unpersist()
     return counts, finals
+
+
+def _merge_bucket(table: pa.Table, buckets: int, n: int, row_entries: int, walks: int, finish, trim) -> pa.Table:
+    """One source bucket's counts rows merged (:func:`_merge`): the summed counts of sources still
+    walking, ``trim``-med; the scores of sources whose ``walks`` walkers have all stopped; the
+    scores that came in, as they were."""
+    scored, table = _scored_and_counts(table)
+    tally = merge_tallies([_tally_of(table)], n)
+    done = complete_sources(tally, walks, n)
+    counts = _count_rows(trim(tally.take(~done)), buckets, row_entries)
+    scores = _score_rows(finish(tally.take(done)), buckets, row_entries)
+    return pa.concat_tables([t.select(COUNT_COLUMNS + ["score"]) for t in (counts, scores)] + [scored])
 
 
 def _scored_and_counts(table: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -760,8 +769,12 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         source, target, score = tally_scores(tally, omega, params.restart_prob, n, top_k)
         return source, np.where(target == n, -1, target), score
 
+    def trim(tally: Tally) -> Tally:
+        """Counts of sources still walking as they travel on (:data:`PPRParams.count_top`)."""
+        return tally if params.count_top is None else top_counts(tally, params.count_top, params.restart_prob, n)
+
     def merge_of(pieces: list[DataFrame]) -> tuple[DataFrame, DataFrame]:
-        return _merge(pieces, buckets, n, row_entries, omega, finish)
+        return _merge(pieces, buckets, n, row_entries, omega, finish, trim)
 
     outputs: list[DataFrame] = []  # every round's checkpoint still held; released at the end, or on failure
     merged: list[DataFrame] = []  # the counts merged so far

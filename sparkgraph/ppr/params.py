@@ -66,15 +66,16 @@ class PPRParams:
             per-entry rule, at most that many rounds; under auto at most 8 when the graph is one
             shard (a source's push then never leaves its task), none over several shards (crossing
             flow is held between rounds, and its memory at scale is not under control yet).
-        count_top: Distributed only: the walker counts a task ships for a source it does not score
-            whole, at most this many, its largest (at least top_k; null ships all, exact). A source
-            is scored whole, uncut, in the task call that started it when its push and every walker
-            start and stop there (over one shard: every source); otherwise each task call that holds
-            its walkers keeps its count_top largest credits (α·visits + ends), so a target's estimate
-            falls short by at most the sum, over those calls, of the call's count_top-th largest
-            credit times the source's scale (1/ω, or its residual mass / ω with push). It lowers the
-            counts the rounds shuffle and merge, at that cost. Refused when every entry is asked for
-            (fully_ppr's top_k=False), whatever the strategy.
+        count_top: Distributed only: the walker counts a task ships, and a merge keeps, for a source
+            still walking, at most this many, its largest (at least top_k; null keeps all, exact).
+            A source is scored whole, untrimmed, in the task call that started it when its push and
+            every walker start and stop there (over one shard: every source); otherwise each task
+            call that holds its walkers and each merge before its walks end keeps its count_top
+            largest credits (α·visits + ends), so a target's estimate falls short by at most the sum,
+            over those trims, of each trim's count_top-th largest credit times the source's scale
+            (1/ω, or its residual mass / ω with push). A merge then keeps at most count_top counts of
+            a walking source (untrimmed: up to ω/α) and a task call ships as many, at that cost. Refused when every entry is
+            asked for (fully_ppr's top_k=False), whatever the strategy.
     """
 
     restart_prob: float = param(0.15, between(0, 1, low_open=True, high_open=True, hint="0.15 is usual"))
