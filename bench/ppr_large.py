@@ -10,13 +10,16 @@ no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accur
 
     python bench/ppr_large.py                            # both runs (about 30 minutes on 2 cores)
     python bench/ppr_large.py --all 0 --sample 10000     # the distributed sample only (about 4 minutes)
+    python bench/ppr_large.py --all 0 --sample 100000    # a sample whose counts ask for more batches
     python bench/ppr_large.py --all 0 --count-top 1000   # and the same sample with PPRParams.count_top
     python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1   # all sources, distributed forced
     python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1 --shard-max-mib 256   # ... as one shard
 
-Rows of earlier runs that this one does not repeat (the same ``run`` label, graph and master) are kept in the JSON,
-marked ``"measured": "earlier"``. The executors get the workers' memory (6 GiB each,
-:func:`sparkgraph.session.get_session` under ``local-cluster``).
+Rows of earlier runs that this one does not repeat (the same ``run`` label, graph, master and sources) are
+kept in the JSON, marked ``"measured": "earlier"``. The executors get the workers' memory (6 GiB each,
+:func:`sparkgraph.session.get_session` under ``local-cluster``). Each distributed row records its
+batches (by the walks per batch and by the counts held, ``PPRParams.counts_max_bytes``), shards,
+replicas, count buckets and rounds.
 
 Prints a table and writes bench/results/ppr_large.json.
 """
@@ -59,8 +62,10 @@ class Layout(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if m := re.search(r"in (\d+) batches, (\d+) shards, (\d+) replicas", message):
-            self.found.update(batches=int(m.group(1)), shards=int(m.group(2)), replicas=int(m.group(3)))
+        if m := re.search(r"in (\d+) batches, (\d+) shards, (\d+) replicas, (\d+) count buckets .* walks per batch: "
+                          r"(\d+), by the counts held, counts_max_bytes: (\d+)", message):
+            names = ("batches", "shards", "replicas", "count_buckets", "batches_by_work", "batches_by_counts")
+            self.found.update({name: int(value) for name, value in zip(names, m.groups(), strict=True)})
         if m := re.search(r"distributed ppr: (\d+) rounds \(", message):
             self.found["rounds"] = int(m.group(1))
 
@@ -152,8 +157,11 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     earlier = json.loads(out.read_text()) if out.exists() else []
-    ran = {(row["run"], row["graph"], row["master"]) for row in rows}
-    kept = [{**row, "measured": "earlier"} for row in earlier if (row["run"], row["graph"], row["master"]) not in ran]
+    def key(row: dict) -> tuple:
+        return row["run"], row["graph"], row["master"], row["sources"]
+
+    ran = {key(row) for row in rows}
+    kept = [{**row, "measured": "earlier"} for row in earlier if key(row) not in ran]
     out.write_text(json.dumps(kept + rows, indent=2))
 
 

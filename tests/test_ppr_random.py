@@ -737,6 +737,8 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)  # counts merged every other round
     pipelined = dataclasses.replace(params, walks_per_batch=150,  # 500·5 / (150·tasks): two or three batches
                                     shard_max_bytes=shard_budget(graph, 4))
+    if estimator == "endpoints":  # counts of one source at a time held: a batch per source
+        pipelined = dataclasses.replace(pipelined, counts_max_bytes=1)
     if dangling == "source":
         monkeypatch.setattr(hubs_module, "HUB_ARCS", 3)
         twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
@@ -747,10 +749,11 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert np.array_equal(dense_rows(_frame(fully_ppr(graph, replicated, sources=[int(s) for s in sources])),
                                      local.names, sources, local.n, local.ids_of), twin)
     runs = _batches_and_shards(caplog)
-    assert runs[0] == (1, 1, 1)
-    (batches, shards, replicas), (replicated_batches, one_shard, copies) = runs[1:]
-    assert batches >= 2 and shards >= 3 and replicas >= 2  # (4 shards asked for: cuts of 32 vertices may merge)
-    assert replicated_batches >= 2 and one_shard == 1 and copies >= 4
+    assert runs[0] == (1, 1, 1, 1, 1)
+    (batches, shards, replicas, by_work, by_counts), (replicated_batches, one_shard, copies, _, one) = runs[1:]
+    assert 2 <= by_work <= 3 and shards >= 3 and replicas >= 2  # (4 shards asked for: cuts of 32 vertices may merge)
+    assert (batches, by_counts) == ((5, 5) if estimator == "endpoints" else (by_work, 1))
+    assert replicated_batches >= 2 and one_shard == 1 and copies >= 4 and one == 1  # (one shard: no counts held)
     if dangling == "source":
         assert "30 hubs of more than 3 out-arcs split into 76 blocks" in caplog.text
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
@@ -758,11 +761,12 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
 
 
-def _batches_and_shards(caplog) -> list[tuple[int, int, int]]:
-    """The batches, shards and replicas per shard of each distributed run, from its log."""
-    found = (re.search(r"sources in (\d+) batches, (\d+) shards, (\d+) replicas", r.getMessage())
-             for r in caplog.records)
-    return [(int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in found if m]
+def _batches_and_shards(caplog) -> list[tuple[int, int, int, int, int]]:
+    """The batches, shards and replicas per shard of each distributed run, and the batches the walks
+    per batch and the counts held asked for, from its log."""
+    found = (re.search(r"sources in (\d+) batches, (\d+) shards, (\d+) replicas, .* walks per batch: (\d+), "
+                       r"by the counts held, counts_max_bytes: (\d+)", r.getMessage()) for r in caplog.records)
+    return [tuple(int(m.group(i)) for i in range(1, 6)) for m in found if m]
 
 
 def _scored_at_merges(caplog) -> list[int]:
@@ -978,8 +982,8 @@ def test_the_distributed_push_gives_the_same_numbers_whatever_the_shards_and_bat
     rows = dense_rows(_frame(fully_ppr(graph, pipelined, sources=[int(s) for s in names])), local.names, names,
                       local.n, local.ids_of)
     assert np.array_equal(rows, expected)
-    (one_batch, one, _), (batches, shards, replicas) = _batches_and_shards(caplog)
-    assert one_batch == one == 1 and batches >= 2 and shards == 4 and replicas == 2
+    (one_batch, one, _, _, _), (batches, shards, replicas, _, by_counts) = _batches_and_shards(caplog)
+    assert one_batch == one == 1 and batches >= 2 and shards == 4 and replicas == 2 and by_counts == 1
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
     exact = exact_ppr(local, sources, params.restart_prob, dangling)
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, sources))

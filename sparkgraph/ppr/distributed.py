@@ -25,7 +25,9 @@ For graphs whose adjacency does not fit one task. The design:
    replica's share of the new batch, about ``walks_per_batch`` walkers, plus those of earlier
    batches that stepped into its shard (a fraction of them on graphs with locality, up to 1/α
    times as many on graphs without), 32 bytes each (source, stream key, step, position) plus one
-   step's numpy temporaries.
+   step's numpy temporaries. Over several shards the counts held until a source's walks end ask
+   for more batches when they would outgrow ``counts_max_bytes`` per task, and for merge buckets
+   small enough for a task (:mod:`sparkgraph.ppr.count_memory`).
 4. **Counts, merged rarely.** Each task counts its visits and ends per (source, target) as whole
    numbers and emits them bucketed by source; every :data:`MERGE_EVERY` rounds the counts are
    merged per bucket. Each task also counts its walkers that stopped, per source: a source whose
@@ -87,6 +89,13 @@ from pyspark.sql import functions as F
 
 from sparkgraph import progress
 from sparkgraph.graph import Graph, union_all
+from sparkgraph.ppr.count_memory import (
+    COUNT_ENTRY_BYTES,
+    count_batches,
+    count_buckets,
+    entries_per_source,
+    rounds_in_flight,
+)
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism, release, truncate_lineage
 from sparkgraph.shipping import ENTRIES_PER_CHUNK
@@ -744,10 +753,20 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     shards.count()
     if blocks is not None:
         release(blocks)
-    batches = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * tasks)))
-    buckets = max(4 * parallelism(spark), batches)
-    log.info("distributed ppr: %d sources in %d batches, %d shards, %d replicas, %d count buckets", num_sources,
-             batches, layout.shards, replicas, buckets)
+    push = ShardPush.of(params, dangling, memory_shards(graph, params.shard_max_bytes))
+    by_work = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * tasks)))
+    by_counts, counts_buckets = 1, 1  # over one shard every source is scored in its first task call: no counts held
+    if layout.shards > 1:
+        source_bytes = COUNT_ENTRY_BYTES * entries_per_source(omega, params.restart_prob, params.estimator)
+        in_flight = MERGE_EVERY + rounds_in_flight(omega, params.restart_prob, params.max_steps, push.rounds,
+                                                   len(hubs) > 0)
+        by_counts = count_batches(num_sources, source_bytes, in_flight, tasks * params.counts_max_bytes)
+        counts_buckets = count_buckets(num_sources, max(by_work, by_counts), source_bytes, in_flight)
+    batches = max(by_work, by_counts)
+    buckets = max(4 * parallelism(spark), batches, counts_buckets)
+    log.info("distributed ppr: %d sources in %d batches, %d shards, %d replicas, %d count buckets (batches by the "
+             "walks per batch: %d, by the counts held, counts_max_bytes: %d)", num_sources, batches, layout.shards,
+             replicas, buckets, by_work, by_counts)
 
     def spawn_rows(batch: int) -> DataFrame:
         def rows(arrow_batches):
@@ -759,7 +778,6 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
-    push = ShardPush.of(params, dangling, memory_shards(graph, params.shard_max_bytes))
 
     def walk_of(round_index: int):
         return _walk_round(layout, params, dangling, n, buckets, row_entries, push, hubs, finish, round_index)

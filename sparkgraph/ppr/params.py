@@ -38,13 +38,21 @@ class PPRParams:
         walks_per_batch: Walks simulated at once in one task (broadcast), or entering the walk at
             each round per task (distributed: a new batch of sources joins the walkers still
             moving; the tasks, replicas of the shards, number one per walks_per_batch walkers, at
-            most two per unit of parallelism, and at least one per shard). Over several shards a
-            source's counts are held until its last walker stops: on a graph without locality about
-            as many rounds as its longest walk has steps (~ln ω / α), so some walks_per_batch ×
-            tasks / ω × that many sources are in flight, each with up to ω/α count entries of 40
-            bytes. All sources of a 1M-vertex social graph over 3 shards at the default (~500k
-            sources in flight) ran a 24 GB machine out of memory; 50,000 sources completed. Lower
-            it there (or set count_top).
+            most two per unit of parallelism, and at least one per shard). Over several shards
+            counts_max_bytes may ask for more, smaller batches.
+        counts_max_bytes: Distributed over several shards: the walker counts held on the executors
+            (memory and disk) per task. A source's counts are held until a merge after its last
+            walker stops; the sources are dealt into as many batches as keep the counts of the
+            sources in flight, by the estimate of
+            :mod:`sparkgraph.ppr.count_memory` (each ships up to ω/α entries of 40 bytes, ω with
+            endpoints, and is in flight for its push and its longest walk, ~(ln ω + 0.58)/-ln(1-α)
+            rounds, plus up to 16 rounds until a merge), within tasks × counts_max_bytes; the
+            merges read buckets of at most 256 MiB each. All 1M sources of a 1M-vertex social graph
+            over 3 shards and 9 tasks in the work's 56 batches (~10⁶ sources in flight by that
+            estimate) ran a 24 GB machine out of memory; the default makes that 884 batches, so
+            more rounds (each ~3 s there) for counts that fit. Over one shard it asks for nothing
+            (every source is scored in the task call that starts it). count_top does not enter the
+            estimate: it bounds the merged counts of a source, not those shipped between merges.
         push_sources_per_batch: Sources pushed together (broadcast with push_rounds > 0): bounds the
             flow matrix, whose rows fill the push_rounds-hop neighbourhood of each source.
         max_steps: Walks still running after this many steps end where they are (mass (1-α)^max_steps).
@@ -87,6 +95,7 @@ class PPRParams:
     broadcast_max_bytes: int = param(512 * 1024**2, at_least(1))
     shard_max_bytes: int = param(64 * 1024**2, at_least(1))
     walks_per_batch: int = param(2_000_000, at_least(1))
+    counts_max_bytes: int = param(2 * 1024**3, at_least(1))
     push_sources_per_batch: int = param(256, at_least(1))
     max_steps: int = param(100, at_least(1))
     seed: int = param(0, at_least(0), at_most(MAX_SEED))
