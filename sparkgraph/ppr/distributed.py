@@ -778,7 +778,6 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
-
     def walk_of(round_index: int):
         return _walk_round(layout, params, dangling, n, buckets, row_entries, push, hubs, finish, round_index)
 
