@@ -17,7 +17,9 @@ is what each side used.
     python bench/ppr.py                         # all graphs (about an hour on 2 cores)
     python bench/ppr.py --graphs cora --generated ""    # a quick run
 
-Prints a table and writes bench/results/ppr.json. Peer times for all sources are extrapolated
+Prints a table and writes bench/results/ppr.json after every graph; rows of earlier runs that this one
+does not repeat (same graph, method, sources and ω) are kept there, marked ``"measured": "earlier"``,
+and every row names the command that measured it (:mod:`bench._results`). Peer times for all sources are extrapolated
 linearly from the sources they ran (marked "extrapolated"); everything else is measured.
 """
 
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._graphx_peer import graphx_row  # noqa: E402
 from bench._ppr_peer import accuracy_by_iterations, all_sources_seconds, matched_iterations  # noqa: E402
+from bench._results import merge_rows, read_rows, this_command  # noqa: E402
 from bench.ppr_push import generated  # noqa: E402
 from sparkgraph import metrics  # noqa: E402
 from sparkgraph.datasets import load_graph, load_local  # noqa: E402
@@ -363,6 +366,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     spark = get_session(SessionConfig(driver_memory=args.driver_memory, app_name="sparkgraph-bench-ppr"))
     rows: list[dict] = []
+    out, command = Path(args.out), this_command()
+    earlier = read_rows(out)
     with tempfile.TemporaryDirectory(prefix="sparkgraph-bench-") as out_dir:
         graphs = [(name, lambda name=name: (name, load_local(name), load_graph(spark, name)))
                   for name in filter(None, args.graphs.split(","))]
@@ -370,10 +375,12 @@ def main() -> None:
                    for spec in filter(None, args.generated.split(","))]
         for _, build in graphs:
             name, local, graph = build()
-            rows.extend(bench_graph(spark, name, local, graph, args, out_dir))
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "spark": spark.version, "rows": rows},
-                                                 indent=2, default=float))
+            rows.extend({**row, "command": command} for row in bench_graph(spark, name, local, graph, args, out_dir))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            kept = merge_rows(earlier, rows, key=lambda row: (row["graph"], row["method"], row.get("sources"),
+                                                                 row.get("omega")))
+            out.write_text(json.dumps({"cores": os.cpu_count(), "spark": spark.version, "rows": kept},
+                                      indent=2, default=float))
     print_table(rows)
     print(f"\nJSON: {args.out}")
 

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._results import merge_rows, read_rows, this_command  # noqa: E402
 from bench.embed import print_table  # noqa: E402
 from bench.kmedoids import PeakMemory  # noqa: E402
 from bench.ppr_push import generated  # noqa: E402
@@ -156,13 +157,10 @@ def main() -> None:
     print_table(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    earlier = json.loads(out.read_text()) if out.exists() else []
-    def key(row: dict) -> tuple:
-        return row["run"], row["graph"], row["master"], row["sources"]
-
-    ran = {key(row) for row in rows}
-    kept = [{**row, "measured": "earlier"} for row in earlier if key(row) not in ran]
-    out.write_text(json.dumps(kept + rows, indent=2))
+    command = this_command()
+    kept = merge_rows(read_rows(out), [{**row, "command": command} for row in rows],
+                      key=lambda row: (row["run"], row["graph"], row["master"], row["sources"]))
+    out.write_text(json.dumps(kept, indent=2))
 
 
 if __name__ == "__main__":
