@@ -761,6 +761,30 @@ def test_the_distributed_strategy_gives_the_twins_numbers_whatever_the_shards_an
     assert np.all(np.abs(rows - exact) <= bound_for(exact, params, local, local.ids_of(sources))), "and the twin is within its bound of exact"
 
 
+@pytest.mark.connect
+def test_pipelined_batches_over_several_shards_give_the_twins_numbers_in_both_lanes(weighted_sinks, monkeypatch,
+                                                                                   caplog):
+    """The plumbing the test above checks in the classic lane, in the Connect lane too (where
+    Databricks serverless runs it): five batches (the counts of one source held at a time), pipelined
+    over 3 or 4 shards in cut rows, counts merged every other round and finished sources scored at a
+    merge: the twin's numbers, bit for bit."""
+    graph, local = weighted_sinks
+    sources = local.names[[0, 3, 9, 22, 31]]
+    params = PPRParams(restart_prob=0.3, walks_per_source=500, top_k=local.n, strategy="distributed", push_rounds=0,
+                       max_steps=30, dangling="stop", estimator="endpoints", seed=5, walks_per_batch=150,
+                       shard_max_bytes=shard_budget(graph, 4), counts_max_bytes=1)
+    twin = monte_carlo_ppr(local, local.ids_of(sources), params).toarray()
+    monkeypatch.setattr(distributed_module, "ROW_ENTRIES", 7)
+    monkeypatch.setattr(distributed_module, "MERGE_EVERY", 2)
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
+    rows = dense_rows(_frame(fully_ppr(graph, params, sources=[int(s) for s in sources])), local.names, sources,
+                      local.n, local.ids_of)
+    assert np.array_equal(rows, twin)
+    ((batches, shards, _, _, by_counts),) = _batches_and_shards(caplog)
+    assert (batches, by_counts) == (5, 5) and shards >= 3
+    assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
+
+
 def _batches_and_shards(caplog) -> list[tuple[int, int, int, int, int]]:
     """The batches, shards and replicas per shard of each distributed run, and the batches the walks
     per batch and the counts held asked for, from its log."""
