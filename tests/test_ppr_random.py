@@ -28,7 +28,7 @@ from sparkgraph.datasets import chung_lu, load_graph, load_local
 from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
-from sparkgraph.ppr import PPRParams, fully_ppr
+from sparkgraph.ppr import PPRParams, fully_ppr, round_rows
 from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
@@ -870,19 +870,19 @@ def test_a_merge_keeps_the_count_top_largest_counts_of_sources_still_walking():
     zeros = np.zeros(80, np.int64)
     stopped = Tally(np.array([4, 6]), np.full(2, mass_target(n)), np.zeros(2, np.int64), np.array([walks, 3]),
                     np.zeros(2, np.int64))  # source 4: all 10 walkers stopped; source 6: 3 of them
-    rows = pa.concat_tables([distributed_module._count_rows(Tally(sources, targets, visits, zeros, zeros), 2, 16),
-                             distributed_module._count_rows(stopped, 2, 16)])
-    rows = rows.select(distributed_module.COUNT_COLUMNS + ["score"])  # (one bucket: both sources are even)
+    rows = pa.concat_tables([round_rows.count_rows(Tally(sources, targets, visits, zeros, zeros), 2, 16),
+                             round_rows.count_rows(stopped, 2, 16)])
+    rows = rows.select(round_rows.COUNT_COLUMNS + ["score"])  # (one bucket: both sources are even)
 
     def finish(tally):
         return tally_scores(tally, walks, 0.15, n, 5)
 
-    out = distributed_module._merge_bucket(rows, 2, n, 16, walks, finish, lambda t: top_counts(t, 3, 0.15, n))
+    out = round_rows.merge_bucket(rows, 2, n, 16, walks, finish, lambda t: top_counts(t, 3, 0.15, n))
     scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)
     merged = merge_tallies([Tally(sources, targets, visits, zeros, zeros), stopped], n)
-    final = distributed_module._flat(out.filter(pa.array(scored)), "score")
+    final = round_rows.flat(out.filter(pa.array(scored)), "score")
     np.testing.assert_array_equal(final, finish(merged.take(merged.source == 4))[2])
-    kept = merge_tallies([distributed_module._tally_of(out.filter(pa.array(~scored)))], n)
+    kept = merge_tallies([round_rows.tally_of(out.filter(pa.array(~scored)))], n)
     expected = top_counts(merged.take(merged.source == 6), 3, 0.15, n)
     for field in ("source", "target", "visits", "ends"):
         np.testing.assert_array_equal(np.sort(getattr(kept, field)), np.sort(getattr(expected, field)))
@@ -911,12 +911,12 @@ def test_a_round_ships_only_the_count_top_largest_counts_of_sources_still_walkin
         walk = distributed_module._walk_round(
             layout, params, "source", n, 4, distributed_module.ROW_ENTRIES, distributed_module.ShardPush.of(params, "source", 2),
             Hubs.none(), lambda tally: tally_scores(tally, 60, 0.3, n, 3), 0)
-        spawned = distributed_module._grouped(distributed_module.SPAWN, layout.route(sources, sources),
+        spawned = round_rows.grouped_rows(round_rows.SPAWN, layout.route(sources, sources),
                                               {"source": sources}, distributed_module.ROW_ENTRIES)
-        out = walk(spawned.select(distributed_module.WALKER_COLUMNS), shard_rows)
+        out = walk(spawned.select(round_rows.WALKER_COLUMNS), shard_rows)
         scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)  # (the sinks' walks end here)
-        counts = out.filter(pa.array((out.column("kind").to_numpy() == distributed_module.COUNTS) & ~scored))
-        tally = merge_tallies([distributed_module._tally_of(counts)], n)
+        counts = out.filter(pa.array((out.column("kind").to_numpy() == round_rows.COUNTS) & ~scored))
+        tally = merge_tallies([round_rows.tally_of(counts)], n)
         return pd.DataFrame(vars(tally)).sort_values(["source", "target"]).reset_index(drop=True)
 
     whole = shipped(None)
@@ -955,7 +955,7 @@ def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
     walk = distributed_module._walk_round(
         layout, params, "source", n, 4, distributed_module.ROW_ENTRIES, distributed_module.ShardPush.of(params, "source", 1),
         Hubs.none(), lambda tally: tally_scores(tally, 60, 0.3, n, None), 0)
-    spawned = distributed_module._grouped(distributed_module.SPAWN, layout.route(sources, sources), {"source": sources},
+    spawned = round_rows.grouped_rows(round_rows.SPAWN, layout.route(sources, sources), {"source": sources},
                                           distributed_module.ROW_ENTRIES)
     routes = spawned.column("shard").to_numpy()
     assert set(routes) == {7, 3}, "the sources are dealt over both replicas"
@@ -963,11 +963,11 @@ def test_a_round_over_one_shard_scores_every_source_in_its_task(push_rounds):
     for route in (7, 3):
         shard_rows = pa.table({"shard": pa.array([route] * 2, pa.int32()), "payload": pa.array(chunks, pa.binary()),
                                "block": pa.nulls(2, pa.int64()), "first": pa.array([17, 0], pa.int64())})
-        out = walk(spawned.filter(pa.array(routes == route)).select(distributed_module.WALKER_COLUMNS), shard_rows)
+        out = walk(spawned.filter(pa.array(routes == route)).select(round_rows.WALKER_COLUMNS), shard_rows)
         entries = out.column("pos").combine_chunks().value_lengths().to_numpy(zero_copy_only=False)
         scored = out.column("score").is_valid().to_numpy(zero_copy_only=False)
         assert entries[~scored].sum() == 0, "no walker, flow or count leaves the call"
-        source, target, score = (distributed_module._flat(out.filter(pa.array(scored)), c) for c in ("source", "pos", "score"))
+        source, target, score = (round_rows.flat(out.filter(pa.array(scored)), c) for c in ("source", "pos", "score"))
         got[np.searchsorted(sources, source), target] += score
     assert np.array_equal(got, expected)
 

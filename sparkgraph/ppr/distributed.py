@@ -14,8 +14,8 @@ For graphs whose adjacency does not fit one task. The design:
    copied to its replicas, hash-partitioned so that each replica has its own task
    (:func:`shard_routes`), and cached: they stay on the executors.
 2. **Compact walkers.** Walkers travel as arrays (rows of at most :data:`ROW_ENTRIES` walkers
-   per destination shard and task, not a row per walker), co-grouped with their shard; a task
-   walks them **as far as they stay in the shard**
+   per destination shard and task, not a row per walker: :mod:`sparkgraph.ppr.round_rows`),
+   co-grouped with their shard; a task walks them **as far as they stay in the shard**
    (:func:`~sparkgraph.udfs.shard_walks.walk_in_shard`), so on graphs with locality most walks
    end in the task that started them, and only the walkers that step out are shuffled.
 3. **Pipelining.** The sources are dealt into batches of about ``walks_per_batch`` × tasks
@@ -82,7 +82,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -97,6 +96,28 @@ from sparkgraph.ppr.count_memory import (
     rounds_in_flight,
 )
 from sparkgraph.ppr.params import PPRParams
+from sparkgraph.ppr.round_rows import (
+    CARRIED,
+    COUNT_COLUMNS,
+    COUNTS,
+    FLOW,
+    PARKED,
+    ROUND_SCHEMA,
+    SPAWN,
+    WALKER_COLUMNS,
+    WALKER_SCHEMA,
+    WALKING,
+    count_rows,
+    flat,
+    flow_of,
+    flow_rows,
+    grouped_rows,
+    merge_counts,
+    score_rows,
+    scored_and_counts,
+    tally_of,
+    walker_rows,
+)
 from sparkgraph.session import job_description, parallelism, release, truncate_lineage
 from sparkgraph.shipping import ENTRIES_PER_CHUNK
 from sparkgraph.udfs import hubs as hubs_module
@@ -126,20 +147,6 @@ MERGE_EVERY = 16  # rounds between merges of the counts
 # entries per row of walkers or counts: rows of a few MiB, which the JVM sorts and spills like any
 # other (one row per shard and task held 35 MiB on BlogCatalog, and a 4g driver ran out of heap)
 ROW_ENTRIES = 1 << 16
-# kinds of rows a round reads and writes: new sources; walkers; counts; flow still pushing; parked
-# flow, bound for its source's shard, due there (``due``) the round after the source's push is over
-SPAWN, WALKING, COUNTS, FLOW, PARKED = 2, 0, 1, 3, 4
-CARRIED = (WALKING, FLOW)  # the kinds that go on to the next round (parked rows wait for theirs)
-
-LIST_COLUMNS = ("source", "key", "step", "pos", "flow", "visits", "ends")  # in the schemas' order
-WALKER_COLUMNS = ["kind", "shard", "due", "source", "key", "step", "pos", "flow"]  # spawn rows hold only sources
-COUNT_COLUMNS = ["shard", "source", "pos", "visits", "ends", "flow"]  # shard: the sources' bucket; pos: the targets
-WALKER_SCHEMA = ("kind int, shard int, due int, source array<long>, key array<long>, step array<long>, "
-                 "pos array<long>, flow array<long>")
-# counts rows may carry scores instead (``score`` not null: a source's final top k, :func:`_walk_round`)
-ROUND_SCHEMA = WALKER_SCHEMA + ", visits array<long>, ends array<long>, score array<double>"
-COUNTS_SCHEMA = ("shard int, source array<long>, pos array<long>, visits array<long>, ends array<long>, "
-                 "flow array<long>")
 SCORES_SCHEMA = "source long, target long, score double"
 
 
@@ -380,70 +387,6 @@ def shard_table(graph: Graph, layout: Layout, hubs: Hubs | None = None, blocks: 
     return packed.repartition(len(layout.routes), "shard").persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _grouped(kind: int, key: np.ndarray, columns: dict[str, np.ndarray], row_entries: int,
-             due: int | None = None) -> pa.Table:
-    """Rows of the round schema: per distinct ``key`` (its ``shard`` column: a shard, or a source
-    bucket for counts), rows of at most ``row_entries`` (:data:`ROW_ENTRIES`) of its values in each
-    given column's array (``score``: float64, the others int64); the other columns null, ``due`` too
-    unless given."""
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.empty(0, bool)
-    position = np.arange(len(key))
-    within = position - np.maximum.accumulate(np.where(first, position, 0))
-    starts = np.flatnonzero(within % row_entries == 0)
-    if len(key) >= 2**31:  # list offsets are int32
-        raise ValueError(f"{len(key)} entries in one Arrow table; more count buckets are needed")
-    offsets = pa.array(np.r_[starts, len(key)].astype(np.int32))
-    rows = len(starts)
-    table = {"kind": pa.array(np.full(rows, kind, np.int32)), "shard": pa.array(key[starts].astype(np.int32)),
-             "due": pa.nulls(rows, pa.int32()) if due is None else pa.array(np.full(rows, due, np.int32))}
-    for name in LIST_COLUMNS:
-        table[name] = (pa.ListArray.from_arrays(offsets, pa.array(columns[name][order].astype(np.int64)))
-                       if name in columns else pa.nulls(rows, pa.list_(pa.int64())))
-    table["score"] = (pa.ListArray.from_arrays(offsets, pa.array(columns["score"][order].astype(np.float64)))
-                      if "score" in columns else pa.nulls(rows, pa.list_(pa.float64())))
-    return pa.table(table)
-
-
-def _walker_rows(shard: np.ndarray, w: Walkers, row_entries: int) -> pa.Table:
-    return _grouped(WALKING, shard, {"source": w.source, "key": w.key.view(np.int64), "step": w.step, "pos": w.pos},
-                    row_entries)
-
-
-def _count_rows(tally: Tally, buckets: int, row_entries: int) -> pa.Table:
-    """Counts as rows per source bucket (``source mod buckets``); ``pos`` holds the targets."""
-    return _grouped(COUNTS, tally.source % buckets,
-                    {"source": tally.source, "pos": tally.target, "visits": tally.visits, "ends": tally.ends,
-                     "flow": tally.flow}, row_entries)
-
-
-def _score_rows(scores: tuple[np.ndarray, np.ndarray, np.ndarray], buckets: int, row_entries: int) -> pa.Table:
-    """Final scores ``(source, target, score)`` as counts rows per source bucket, ``score`` not null."""
-    source, target, score = scores
-    return _grouped(COUNTS, source % buckets, {"source": source, "pos": target, "score": score}, row_entries)
-
-
-def _flow_rows(kind: int, route: np.ndarray, flow: Flow, row_entries: int, due: int | None = None) -> pa.Table:
-    return _grouped(kind, route, {"source": flow.source, "pos": flow.pos, "flow": flow.amount, "step": flow.step},
-                    row_entries, due)
-
-
-def _flow_of(table: pa.Table) -> Flow:
-    return Flow(_flat(table, "source"), _flat(table, "pos"), _flat(table, "flow"), _flat(table, "step"))
-
-
-def _flat(table: pa.Table, column: str) -> np.ndarray:
-    """A list column's values, chunk by chunk (one combined chunk could pass the 2³¹ offsets of a list)."""
-    chunks = [chunk.flatten().to_numpy(zero_copy_only=False) for chunk in table.column(column).chunks]
-    return np.concatenate(chunks) if chunks else np.empty(0, np.int64)
-
-
-def _tally_of(table: pa.Table) -> Tally:
-    return Tally(_flat(table, "source"), _flat(table, "pos"), _flat(table, "visits"), _flat(table, "ends"),
-                 _flat(table, "flow"))
-
-
 @dataclass(frozen=True)
 class ShardPush:
     """The distributed strategy's push: ``rounds`` pushes at most per source, entries pushing while
@@ -500,7 +443,7 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
 
     def walk(carried: pa.Table, shard_rows: pa.Table) -> pa.Table:
         if carried.num_rows == 0:
-            return _walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
+            return walker_rows(np.empty(0, np.int64), Walkers.concat([]), row_entries)
         shard = layout.shard_of_route(carried.column("shard")[0].as_py())
         lo, hi = int(bounds[shard]), int(bounds[shard + 1])
         graph, held = _shard_graph(shard_rows, lo, hi)
@@ -522,19 +465,19 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
             tally, leaving = walk_in_shard(started.take(inside), graph, lo, hi, p.restart_prob, p.estimator,
                                            dangling, p.max_steps, n, hubs, held)
             leaving = Walkers.concat([started.take(~inside), leaving])  # (walkers that start in another shard)
-            out.append(_walker_rows(route(leaving.pos, leaving.source), leaving, row_entries))
+            out.append(walker_rows(route(leaving.pos, leaving.source), leaving, row_entries))
             tally = merge_tallies([tally] + tallies, n)
             if len(whole):
                 final = complete_sources(tally, p.walks_per_source, n) & np.isin(tally.source, whole)
-                out.append(_score_rows(finish(tally.take(final)), buckets, row_entries))
+                out.append(score_rows(finish(tally.take(final)), buckets, row_entries))
                 tally = tally.take(~final)
             if p.count_top is not None:  # (sources still walking: their counts travel to a merge)
                 tally = top_counts(tally, p.count_top, p.restart_prob, n)
-            out.append(_count_rows(tally, buckets, row_entries))
+            out.append(count_rows(tally, buckets, row_entries))
 
         # new sources a chunk at a time, as broadcast takes them (what a chunk holds grows with it):
         # each pushes to the end here when its flow never leaves the shard, and walks at once
-        new_sources = _flat(spawned, "source") if spawned is not None else np.empty(0, np.int64)
+        new_sources = flat(spawned, "source") if spawned is not None else np.empty(0, np.int64)
         for first in range(0, len(new_sources), chunk_sources):
             chunk = new_sources[first:first + chunk_sources]
             if not push.rounds:
@@ -547,23 +490,23 @@ def _walk_round(layout: Layout, params: PPRParams, dangling: str, n: int, bucket
             pushing.append(Flow.start(np.setdiff1d(chunk, whole)))  # (their flow left: pushed round by round)
         walkers, tallies = [], []
         if push.rounds:
-            flows = pushing + ([_flow_of(flowing)] if flowing is not None else [])
+            flows = pushing + ([flow_of(flowing)] if flowing is not None else [])
             kept, moved, stopped = push_round(Flow.concat(flows), graph, lo, hi, p.restart_prob, dangling,
                                               push.rounds, push.threshold, hubs)
             tallies.append(_kept_tally(kept))
             moved = summed(moved)  # (one entry per source and vertex: a third of the rows on cnr-2000)
-            out.append(_flow_rows(FLOW, route(moved.pos, moved.source), moved, row_entries))
+            out.append(flow_rows(FLOW, route(moved.pos, moved.source), moved, row_entries))
             # a source that entered at round b pushes at rounds b..b+rounds: its flow is all parked
             # by then, and due at its shard the round after, whatever its entries did
             due = round_index + push.rounds - stopped.step + 1
             for when in np.unique(due):
                 at = stopped.take(due == when)
-                out.append(_flow_rows(PARKED, route(at.source, at.source), at, row_entries, int(when)))
+                out.append(flow_rows(PARKED, route(at.source, at.source), at, row_entries, int(when)))
         if parked is not None:  # the whole parked flow of sources of this shard whose push is over
-            walkers.append(_start_walkers(_flow_of(parked), p, n, tallies))
+            walkers.append(_start_walkers(flow_of(parked), p, n, tallies))
         if moving is not None:
-            walkers.append(Walkers(_flat(moving, "source"), _flat(moving, "key").view(np.uint64),
-                                   _flat(moving, "step"), _flat(moving, "pos")))
+            walkers.append(Walkers(flat(moving, "source"), flat(moving, "key").view(np.uint64),
+                                   flat(moving, "step"), flat(moving, "pos")))
         settle(walkers, tallies, np.empty(0, np.int64))
         return pa.concat_tables(out)
 
@@ -605,45 +548,6 @@ def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dic
     return graph, held
 
 
-def _merge(pieces: list[DataFrame], buckets: int, n: int, row_entries: int, walks: int, finish, trim
-           ) -> tuple[DataFrame, DataFrame]:
-    """The count pieces merged per source bucket: ``(counts, finals)``, each with a short lineage.
-    ``counts``: the merged counts of sources still walking (``trim(tally)``: with ``count_top``, each
-    source's largest); ``finals``: the scores (``finish(tally)``: source, target, score, as lists per
-    bucket) of sources whose ``walks`` walkers have all stopped
-    (:func:`~sparkgraph.udfs.shard_walks.complete_sources`), so that their counts stop taking memory
-    and no later merge reads them."""
-    def merge(table: pa.Table) -> pa.Table:
-        return _merge_bucket(table, buckets, n, row_entries, walks, finish, trim)
-
-    out = (union_all(pieces).groupBy("shard").applyInArrow(merge, COUNTS_SCHEMA + ", score array<double>")
-           .persist(StorageLevel.MEMORY_AND_DISK))
-    counts = truncate_lineage(out.filter(F.col("score").isNull()).select(*COUNT_COLUMNS, "score"))
-    finals = truncate_lineage(out.filter(F.col("score").isNotNull()).select(
-        F.explode(F.arrays_zip(F.col("source").alias("source"), F.col("pos").alias("target"),
-                               F.col("score").alias("score"))).alias("entry")).select("entry.*"))
-    out.unpersist()
-    return counts, finals
-
-
-def _merge_bucket(table: pa.Table, buckets: int, n: int, row_entries: int, walks: int, finish, trim) -> pa.Table:
-    """One source bucket's counts rows merged (:func:`_merge`): the summed counts of sources still
-    walking, ``trim``-med; the scores of sources whose ``walks`` walkers have all stopped; the
-    scores that came in, as they were."""
-    scored, table = _scored_and_counts(table)
-    tally = merge_tallies([_tally_of(table)], n)
-    done = complete_sources(tally, walks, n)
-    counts = _count_rows(trim(tally.take(~done)), buckets, row_entries)
-    scores = _score_rows(finish(tally.take(done)), buckets, row_entries)
-    return pa.concat_tables([t.select(COUNT_COLUMNS + ["score"]) for t in (counts, scores)] + [scored])
-
-
-def _scored_and_counts(table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """Counts rows split into those that hold final scores (:func:`_score_rows`) and true counts."""
-    scored = pc.is_valid(table.column("score"))
-    return table.filter(scored), table.filter(pc.invert(scored))
-
-
 def _nothing_left(carried: DataFrame, outputs: list[DataFrame], next_round: int) -> bool:
     """Whether no walker or flow is carried on and no parked flow in ``outputs`` is due at
     ``next_round`` or later (one count: sources that pushed and walked in their first task call
@@ -657,7 +561,7 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
     """Run rounds until every batch is in, its push over and no walker or flow is left (after
     ``last_round`` rounds at most: batches, pushes and steps); returns the count pieces not yet
     merged. ``walk_of(r)``: round r's function (:func:`_walk_round`); ``merge_of(pieces)``: counts
-    and final scores (:func:`_merge`). ``outputs``, ``merged`` and ``finals`` are the caller's lists
+    and final scores (:func:`merge_counts`). ``outputs``, ``merged`` and ``finals`` are the caller's lists
     of checkpoints to release (updated here)."""
     spark = shards.sparkSession
     # parked rows wait in the round output that wrote them until they are due (push_rounds + 1
@@ -773,7 +677,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
             for b in arrow_batches:
                 source = b.column("id").to_numpy()
                 route = layout.route(source, source)
-                yield from _grouped(SPAWN, route, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
+                yield from grouped_rows(SPAWN, route, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
 
         chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
@@ -791,7 +695,7 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
         return tally if params.count_top is None else top_counts(tally, params.count_top, params.restart_prob, n)
 
     def merge_of(pieces: list[DataFrame]) -> tuple[DataFrame, DataFrame]:
-        return _merge(pieces, buckets, n, row_entries, omega, finish, trim)
+        return merge_counts(pieces, buckets, n, row_entries, omega, finish, trim)
 
     outputs: list[DataFrame] = []  # every round's checkpoint still held; released at the end, or on failure
     merged: list[DataFrame] = []  # the counts merged so far
@@ -804,10 +708,10 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
                               outputs, merged, finals, started)
 
         def scores(table: pa.Table) -> pa.Table:
-            scored, table = _scored_and_counts(table)
-            source, target, score = finish(merge_tallies([_tally_of(table)], n))
-            return pa.table({"source": np.r_[source, _flat(scored, "source")], "target": np.r_[target, _flat(scored, "pos")],
-                             "score": np.r_[score, _flat(scored, "score")]})
+            scored, table = scored_and_counts(table)
+            source, target, score = finish(merge_tallies([tally_of(table)], n))
+            return pa.table({"source": np.r_[source, flat(scored, "source")], "target": np.r_[target, flat(scored, "pos")],
+                             "score": np.r_[score, flat(scored, "score")]})
 
         job_description(spark, "sparkgraph ppr: scores from the counts")
         last = union_all(merged + pieces).groupBy("shard").applyInArrow(scores, SCORES_SCHEMA)
