@@ -10,6 +10,7 @@ from sparkgraph.ppr.count_memory import (
     count_batches,
     count_buckets,
     entries_per_source,
+    resized_batch,
     rounds_in_flight,
 )
 
@@ -61,3 +62,18 @@ def test_count_buckets_keep_each_merge_within_its_bytes(sources, batches, in_fli
     held = min(sources, math.ceil(sources / batches) * in_flight) * source_bytes
     buckets = count_buckets(sources, batches, source_bytes, in_flight)
     assert held / buckets <= MERGE_BUCKET_BYTES < held / (buckets - 1)
+
+
+def test_resized_batch_follows_the_measured_counts_within_its_bounds():
+    """A merge that measures a tenth of the estimate's counts per source lets the batch grow tenfold,
+    but at most twofold per merge and never past the walks per batch; one that measures more than
+    the estimate shrinks it back to the plan, never below; nothing measured (no source in the window,
+    or none holding counts) grows it twofold."""
+    source_bytes, window = 266_680, 6_400
+    def at(per_source: float, current: float = 100, by_work: float = 10_000) -> float:
+        return resized_batch(100, current, by_work, source_bytes, per_source * window, window)
+
+    assert at(source_bytes / 10) == 200 and at(source_bytes / 10, current=800) == 1000
+    assert at(source_bytes / 10, current=800, by_work=900) == 900
+    assert at(source_bytes) == 100 and at(2 * source_bytes, current=800) == 100
+    assert at(0.0, current=300) == 600 and resized_batch(100, 300, 10_000, source_bytes, 0, 0) == 600

@@ -29,6 +29,7 @@ from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.local.ppr import exact_ppr, monte_carlo_ppr
 from sparkgraph.ppr import PPRParams, fully_ppr, round_rows
+from sparkgraph.ppr.count_memory import COUNT_ENTRY_BYTES
 from sparkgraph.udfs import hubs as hubs_module
 from sparkgraph.udfs import push
 from sparkgraph.udfs.compose import compose_scores
@@ -783,6 +784,33 @@ def test_pipelined_batches_over_several_shards_give_the_twins_numbers_in_both_la
     ((batches, shards, _, _, by_counts),) = _batches_and_shards(caplog)
     assert (batches, by_counts) == (5, 5) and shards >= 3
     assert sum(_scored_at_merges(caplog)) > 0, "some sources were scored before the end"
+
+
+def test_batches_grow_to_the_counts_measured_held_and_give_the_same_numbers(cora, monkeypatch, caplog):
+    """On a graph with locality the count estimate (every step crossing a shard) asks for far more
+    batches than the counts need: all of Cora's sources over 3 shards, planned in about 150
+    batches, are dealt in a few dozen once the merges (every 4 rounds here) measure the counts
+    held; the batches grow at most twofold per merge, so the counts held stay within twice the
+    budget; and the numbers are broadcast's, bit for bit (a source's batch changes nothing)."""
+    graph, _ = cora
+    monkeypatch.setattr(distributed_module, "MERGE_EVERY", 4)
+    caplog.set_level(logging.INFO, logger="sparkgraph.ppr.distributed")
+    common = {"walks_per_source": 50, "top_k": 10, "push_rounds": 0, "seed": 3, "max_steps": 20}
+    budget = 2_000_000
+    sharded = fully_ppr(graph, PPRParams(strategy="distributed", shard_max_bytes=shard_budget(graph, 3),
+                                         counts_max_bytes=budget, **common))
+    ((planned, shards, replicas, _, by_counts),) = _batches_and_shards(caplog)
+    merges = [re.search(r"\((\d+) entries held\), \d+ scores .*, (\d+) batches \((\d+) sources each", r.getMessage())
+              for r in caplog.records]
+    held, batches, sizes = zip(*((int(m.group(1)), int(m.group(2)), int(m.group(3))) for m in merges if m),
+                               strict=True)
+    assert planned == by_counts >= 100 and shards == 3
+    assert batches[-1] <= planned / 5, "the batches grew to the counts measured"
+    grown = zip((graph.n / planned, *sizes), sizes, strict=False)
+    assert all(later <= 2 * earlier + 1 for earlier, later in grown), "at most twofold per merge"
+    assert max(held) * COUNT_ENTRY_BYTES <= 2 * shards * replicas * budget
+    broadcast = fully_ppr(graph, PPRParams(strategy="broadcast", **common))
+    pd.testing.assert_frame_equal(_frame(sharded), _frame(broadcast), check_exact=True)
 
 
 def _batches_and_shards(caplog) -> list[tuple[int, int, int, int, int]]:

@@ -13,6 +13,12 @@ run's plan can be checked by hand:
   counts at once. The batches are as many as keep that within ``tasks × counts_max_bytes``, and the
   merge buckets as many as keep each within :data:`MERGE_BUCKET_BYTES`.
 
+The estimate is the plan, and a ceiling on what the batches start at: it charges every source in
+flight its whole ω/α entries, as if every step crossed a shard. Each merge measures the counts
+actually held, and :func:`resized_batch` lets later batches grow to what that measure allows: on
+cnr-2000 over 8 shards most walkers end in the task that started them, and the sources whose
+walkers all do are scored there and never hold counts.
+
 Over one shard every source is scored in the task call that starts it and ships its top k only:
 its counts are never held, and the counts ask for no more batches. Not in the estimate: the kept
 flow of a push forced over several shards (``push_rounds``; auto pushes over one shard only), and
@@ -82,3 +88,28 @@ def count_buckets(sources: int, batches: int, source_bytes: float, in_flight: in
     """
     held = min(sources, math.ceil(sources / batches) * in_flight) * source_bytes
     return math.ceil(held / MERGE_BUCKET_BYTES)
+
+
+def resized_batch(planned: float, current: float, by_work: float, source_bytes: float, held_bytes: float,
+                  sources_in_window: float) -> float:
+    """Sources per batch after a merge measured the counts held: ``held_bytes`` for the
+    ``sources_in_window`` sources that entered in the last ``in_flight`` rounds (the window the
+    estimate charges ``source_bytes`` each).
+
+    The estimate charges every source in flight its whole ω/α entries; on a graph with locality most
+    walkers end in the task that started them and most sources never hold counts. A batch of ``s``
+    sources holds, in steady state, ``s × in_flight × (held per source in the window)``, so the
+    batch the budget allows is ``planned × source_bytes / (held per source)``. It is kept between
+    ``planned`` (the estimate's, never fewer) and ``by_work`` (the walks per batch), and grows at
+    most twofold per merge: a merge early in a run sees young sources only, and the next one
+    measures again (and shrinks the batches, down to ``planned``, if they held more).
+
+    Example:
+        >>> resized_batch(100, 100, 1000, source_bytes=266_680, held_bytes=266_680 * 64 * 10, sources_in_window=6400)
+        200
+        >>> resized_batch(100, 200, 1000, source_bytes=266_680, held_bytes=266_680 * 64 * 150, sources_in_window=6400)
+        100
+    """
+    per_source = held_bytes / sources_in_window if sources_in_window else 0.0
+    allowed = planned * source_bytes / per_source if per_source > 0 else math.inf
+    return max(planned, min(allowed, 2 * current, by_work))

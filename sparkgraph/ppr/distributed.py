@@ -27,7 +27,8 @@ For graphs whose adjacency does not fit one task. The design:
    times as many on graphs without), 32 bytes each (source, stream key, step, position) plus one
    step's numpy temporaries. Over several shards the counts held until a source's walks end ask
    for more batches when they would outgrow ``counts_max_bytes`` per task, and for merge buckets
-   small enough for a task (:mod:`sparkgraph.ppr.count_memory`).
+   small enough for a task (:mod:`sparkgraph.ppr.count_memory`); that estimate is the plan, and
+   each merge resizes the batches still to deal from the counts it measured held (:class:`Dealer`).
 4. **Counts, merged rarely.** Each task counts its visits and ends per (source, target) as whole
    numbers and emits them bucketed by source; every :data:`MERGE_EVERY` rounds the counts are
    merged per bucket. Each task also counts its walkers that stopped, per source: a source whose
@@ -77,7 +78,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,7 @@ from sparkgraph.ppr.count_memory import (
     count_batches,
     count_buckets,
     entries_per_source,
+    resized_batch,
     rounds_in_flight,
 )
 from sparkgraph.ppr.params import PPRParams
@@ -548,6 +550,59 @@ def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dic
     return graph, held
 
 
+SLOTS = 1 << 30  # a source's slot: its id's hash modulo this; a batch takes a range of slots
+
+
+@dataclass
+class Dealer:
+    """Deals the sources into batches, one a round: a batch takes the sources whose slot (the id's
+    hash modulo :data:`SLOTS`) falls in the next range of ``width`` slots. The width starts at the
+    plan's (:mod:`sparkgraph.ppr.count_memory`) and is resized at each merge from the counts it
+    measured held (:func:`~sparkgraph.ppr.count_memory.resized_batch`). Which batch a source walks
+    in changes no estimate (its stream is its own)."""
+
+    sources: int
+    planned: float  # sources per batch: the plan's (the estimate of the counts held, and the work)
+    by_work: float  # sources per batch the walks per batch allow
+    in_flight: int  # rounds a source may hold counts (the estimate's window)
+    source_bytes: float  # the counts one source may hold, by the estimate
+    per_batch: float = 0.0  # sources per batch now (the plan's to start with)
+    dealt: int = 0  # slots dealt so far
+    history: list[float] = field(default_factory=list)  # sources dealt per round, about
+
+    def __post_init__(self):
+        self.per_batch = self.per_batch or self.planned
+
+    @property
+    def done(self) -> bool:
+        return self.dealt >= SLOTS
+
+    @property
+    def width(self) -> int:
+        """Slots per batch now (rounded up: ``sources / b`` per batch makes ``b`` batches)."""
+        if self.sources <= 0 or self.per_batch <= 0:
+            return SLOTS
+        return max(1, math.ceil(self.per_batch * SLOTS / self.sources))
+
+    @property
+    def batches(self) -> int:
+        """Batches dealt so far and, at the present size, still to deal."""
+        return len(self.history) + math.ceil((SLOTS - self.dealt) / self.width)
+
+    def deal(self) -> tuple[int, int]:
+        """The next batch's slot range ``[lo, hi)``."""
+        lo = self.dealt
+        self.dealt = min(SLOTS, lo + self.width)
+        self.history.append((self.dealt - lo) / SLOTS * self.sources)
+        return lo, self.dealt
+
+    def resize(self, held_bytes: float) -> None:
+        """Resize the batches still to deal from the counts a merge measured held."""
+        window = sum(self.history[-self.in_flight:])
+        self.per_batch = resized_batch(self.planned, self.per_batch, self.by_work, self.source_bytes, held_bytes,
+                                       window)
+
+
 def _nothing_left(carried: DataFrame, outputs: list[DataFrame], next_round: int) -> bool:
     """Whether no walker or flow is carried on and no parked flow in ``outputs`` is due at
     ``next_round`` or later (one count: sources that pushed and walked in their first task call
@@ -556,25 +611,27 @@ def _nothing_left(carried: DataFrame, outputs: list[DataFrame], next_round: int)
     return union_all([carried.select("kind")] + parked).isEmpty()
 
 
-def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int, push_rounds: int, tasks: int,
-                 last_round: int, outputs: list, merged: list, finals: list, started: float) -> list[DataFrame]:
+def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, dealer: Dealer, push_rounds: int, tasks: int,
+                 tail_rounds: int, outputs: list, merged: list, finals: list, started: float) -> list[DataFrame]:
     """Run rounds until every batch is in, its push over and no walker or flow is left (after
-    ``last_round`` rounds at most: batches, pushes and steps); returns the count pieces not yet
-    merged. ``walk_of(r)``: round r's function (:func:`_walk_round`); ``merge_of(pieces)``: counts
-    and final scores (:func:`merge_counts`). ``outputs``, ``merged`` and ``finals`` are the caller's lists
-    of checkpoints to release (updated here)."""
+    ``tail_rounds`` rounds at most after the last batch: pushes and steps); returns the count pieces
+    not yet merged. ``spawn_rows(lo, hi)``: the batch of the slots ``dealer`` deals;
+    ``walk_of(r)``: round r's function (:func:`_walk_round`); ``merge_of(pieces)``: counts and final
+    scores (:func:`merge_counts`); each merge resizes the dealer's batches from the counts held.
+    ``outputs``, ``merged`` and ``finals`` are the caller's lists of checkpoints to release (updated
+    here)."""
     spark = shards.sparkSession
     # parked rows wait in the round output that wrote them until they are due (push_rounds + 1
     # rounds at most): the outputs of that many rounds stay held
     window = push_rounds + 2 if push_rounds else 1
-    settled = batches + (push_rounds + 1 if push_rounds else 0)  # rounds before which parked rows may be due
     carried, pieces, rounds, split = None, [], 0, False
     while True:
         due = [o.filter((F.col("kind") == PARKED) & (F.col("due") == rounds)).select(*WALKER_COLUMNS)
                for o in outputs[-window:]] if push_rounds else []
-        incoming = ([carried] if carried is not None else []) + ([spawn_rows(rounds)] if rounds < batches else []) + due
+        incoming = ([carried] if carried is not None else []) + ([] if dealer.done else [spawn_rows(*dealer.deal())]) + due
+        batches = len(dealer.history)
         job_description(spark, f"sparkgraph ppr: distributed round {rounds + 1} "
-                               f"(batches in {min(rounds + 1, batches)} of {batches})")
+                               f"(batches in {batches} of {dealer.batches})")
         # the round's output (flow, walkers that left their shard, parked flow and counts) is
         # materialised once: flow and walkers feed the next round, parked flow the round it is due,
         # counts the next merge. While sources push, flow and walkers get a checkpoint of their own,
@@ -584,7 +641,8 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
         out = (union_all(incoming).repartition(tasks, "shard").groupBy("shard")
                .cogroup(shards.groupBy("shard")).applyInArrow(walk_of(rounds), ROUND_SCHEMA))
         previous = carried if split else None  # the last round's own checkpoint of flow and walkers
-        split = rounds < settled and push_rounds > 0  # (once every push is over, walkers only: one checkpoint)
+        # (once every push is over, walkers only: one checkpoint; parked rows may be due until then)
+        split = push_rounds > 0 and rounds <= batches + push_rounds
         if split:
             out = out.persist(StorageLevel.MEMORY_AND_DISK)
             carried = truncate_lineage(out.filter(F.col("kind").isin(*CARRIED)).select(*WALKER_COLUMNS))
@@ -600,11 +658,15 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
             outputs[:] = [o for o in outputs if o is not previous]
         pieces.append(held.filter(F.col("kind") == COUNTS).select(*COUNT_COLUMNS, "score"))
         rounds += 1
+        last_round = dealer.batches + tail_rounds
         progress.advance("rounds (batches + push + the longest walk, at most)", rounds, last_round)
-        if rounds >= batches and _nothing_left(carried, outputs[-window:] if push_rounds else [], rounds):
+        if dealer.done and _nothing_left(carried, outputs[-window:] if push_rounds else [], rounds):
             log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
             return pieces
         if len(pieces) == MERGE_EVERY:
+            held = union_all(merged + pieces).agg(F.sum(F.size("source")).alias("entries")).first()["entries"] or 0
+            if not dealer.done:
+                dealer.resize(held * COUNT_ENTRY_BYTES)
             compacted, final = merge_of(merged + pieces)
             finals.append(final)
             keep = outputs[-(window + 1):] if push_rounds else outputs[-1:]  # (with push: the carried frame too)
@@ -613,8 +675,9 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, batches: int,
             outputs[:] = keep
             merged[:] = [compacted]
             pieces = []
-            log.info("distributed ppr: %d rounds, counts merged, %d scores of finished sources final (%.1fs)",
-                     rounds, final.count(), time.perf_counter() - started)
+            log.info("distributed ppr: %d rounds, counts merged (%d entries held), %d scores of finished sources "
+                     "final, %d batches (%.0f sources each from now on) (%.1fs)", rounds, held, final.count(),
+                     dealer.batches, dealer.per_batch, time.perf_counter() - started)
         if rounds > last_round:
             raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
 
@@ -660,26 +723,27 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     push = ShardPush.of(params, dangling, memory_shards(graph, params.shard_max_bytes))
     by_work = max(1, math.ceil(num_sources * omega / (params.walks_per_batch * tasks)))
     by_counts, counts_buckets = 1, 1  # over one shard every source is scored in its first task call: no counts held
+    source_bytes = COUNT_ENTRY_BYTES * entries_per_source(omega, params.restart_prob, params.estimator)
+    in_flight = MERGE_EVERY + rounds_in_flight(omega, params.restart_prob, params.max_steps, push.rounds, len(hubs) > 0)
     if layout.shards > 1:
-        source_bytes = COUNT_ENTRY_BYTES * entries_per_source(omega, params.restart_prob, params.estimator)
-        in_flight = MERGE_EVERY + rounds_in_flight(omega, params.restart_prob, params.max_steps, push.rounds,
-                                                   len(hubs) > 0)
         by_counts = count_batches(num_sources, source_bytes, in_flight, tasks * params.counts_max_bytes)
         counts_buckets = count_buckets(num_sources, max(by_work, by_counts), source_bytes, in_flight)
     batches = max(by_work, by_counts)
     buckets = max(4 * parallelism(spark), batches, counts_buckets)
+    dealer = Dealer(num_sources, num_sources / batches, num_sources / by_work, in_flight, source_bytes)
     log.info("distributed ppr: %d sources in %d batches, %d shards, %d replicas, %d count buckets (batches by the "
-             "walks per batch: %d, by the counts held, counts_max_bytes: %d)", num_sources, batches, layout.shards,
-             replicas, buckets, by_work, by_counts)
+             "walks per batch: %d, by the counts held, counts_max_bytes: %d; resized at merges by the counts "
+             "measured held)", num_sources, batches, layout.shards, replicas, buckets, by_work, by_counts)
 
-    def spawn_rows(batch: int) -> DataFrame:
+    def spawn_rows(lo: int, hi: int) -> DataFrame:
         def rows(arrow_batches):
             for b in arrow_batches:
                 source = b.column("id").to_numpy()
                 route = layout.route(source, source)
                 yield from grouped_rows(SPAWN, route, {"source": source}, row_entries).select(WALKER_COLUMNS).to_batches()
 
-        chosen = sources.filter(F.pmod(F.xxhash64("id"), F.lit(batches)) == batch)
+        slot = F.pmod(F.xxhash64("id"), F.lit(SLOTS))
+        chosen = sources.filter((slot >= F.lit(lo)) & (slot < F.lit(hi)))
         return chosen.mapInArrow(rows, WALKER_SCHEMA)
 
     def walk_of(round_index: int):
@@ -703,8 +767,8 @@ def distributed_scores(graph: Graph, ids: DataFrame, params: PPRParams, dangling
     try:
         # a step from a split hub crosses twice: to the block's shard, then on
         hops = params.max_steps * (2 if len(hubs) else 1)
-        last_round = batches + (push.rounds + 2 if push.rounds else 0) + hops + 1
-        pieces = _walk_rounds(shards, spawn_rows, walk_of, merge_of, batches, push.rounds, tasks, last_round,
+        tail_rounds = (push.rounds + 2 if push.rounds else 0) + hops + 1
+        pieces = _walk_rounds(shards, spawn_rows, walk_of, merge_of, dealer, push.rounds, tasks, tail_rounds,
                               outputs, merged, finals, started)
 
         def scores(table: pa.Table) -> pa.Table:

@@ -47,7 +47,10 @@ class PPRParams:
             :mod:`sparkgraph.ppr.count_memory` (each ships up to ω/α entries of 40 bytes, ω with
             endpoints, and is in flight for its push and its longest walk, ~(ln ω + 0.58)/-ln(1-α)
             rounds, plus up to 16 rounds until a merge), within tasks × counts_max_bytes; the
-            merges read buckets of at most 256 MiB each. All 1M sources of a 1M-vertex social graph
+            merges read buckets of at most 256 MiB each. That plan is where the batches start:
+            each merge measures the counts held, and later batches grow (at most twofold per
+            merge, up to the walks per batch) to what the measure allows, so the counts held stay
+            within about twice the budget while the measure catches up. All 1M sources of a 1M-vertex social graph
             over 3 shards and 9 tasks in the work's 56 batches (~10⁶ sources in flight by that
             estimate) ran a 24 GB machine out of memory; the default makes that 884 batches, so
             more rounds (903 in 3,899.6 s there) for counts that fit. Over one shard it asks for nothing
