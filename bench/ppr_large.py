@@ -18,7 +18,8 @@ no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accur
 Rows of earlier runs that this one does not repeat (the same ``run`` label, graph, master and sources) are
 kept in the JSON, marked ``"measured": "earlier"``. The executors get the workers' memory (6 GiB each,
 :func:`sparkgraph.session.get_session` under ``local-cluster``). Each distributed row records its
-batches (by the walks per batch and by the counts held, ``PPRParams.counts_max_bytes``), shards,
+batches (planned, by the walks per batch and by the counts held, ``PPRParams.counts_max_bytes``;
+and dealt, after the merges resized them), the largest count entries a merge found held, shards,
 replicas, count buckets and rounds.
 
 Prints a table and writes bench/results/ppr_large.json.
@@ -65,8 +66,12 @@ class Layout(logging.Handler):
         message = record.getMessage()
         if m := re.search(r"in (\d+) batches, (\d+) shards, (\d+) replicas, (\d+) count buckets .* walks per batch: "
                           r"(\d+), by the counts held, counts_max_bytes: (\d+)", message):
-            names = ("batches", "shards", "replicas", "count_buckets", "batches_by_work", "batches_by_counts")
+            names = ("batches_planned", "shards", "replicas", "count_buckets", "batches_by_work", "batches_by_counts")
             self.found.update({name: int(value) for name, value in zip(names, m.groups(), strict=True)})
+            self.found["batches"] = self.found["batches_planned"]
+        if m := re.search(r"\((\d+) entries held\), .*, (\d+) batches \(", message):  # a merge resized them
+            self.found["batches"] = int(m.group(2))
+            self.found["largest_counts_held"] = max(int(m.group(1)), self.found.get("largest_counts_held", 0))
         if m := re.search(r"distributed ppr: (\d+) rounds \(", message):
             self.found["rounds"] = int(m.group(1))
 
