@@ -20,9 +20,10 @@ cnr-2000 over 8 shards most walkers end in the task that started them, and the s
 walkers all do are scored there and never hold counts.
 
 Over one shard every source is scored in the task call that starts it and ships its top k only:
-its counts are never held, and the counts ask for no more batches. Not in the estimate: the kept
-flow of a push forced over several shards (``push_rounds``; auto pushes over one shard only), and
-``count_top``, which bounds a walking source's merged counts but not those shipped between merges.
+its counts are never held, and the counts ask for no more batches. Not in the estimate: the flow
+of a push forced over several shards (``push_rounds``; auto pushes over one shard only), which the
+merges measure with the counts, so the batches resize to it too; and ``count_top``, which bounds a
+walking source's merged counts but not those shipped between merges.
 
 All 1M sources of a planted-partition graph of 1M vertices and 20M arcs over 3 shards, in 56
 batches of ~18,000 sources (the work's batching alone: ~10⁶ sources in flight by this estimate,
