@@ -7,6 +7,8 @@ import pytest
 
 from sparkgraph.ppr.count_memory import (
     MERGE_BUCKET_BYTES,
+    SLOTS,
+    Dealer,
     count_batches,
     count_buckets,
     entries_per_source,
@@ -77,3 +79,17 @@ def test_resized_batch_follows_the_measured_counts_within_its_bounds():
     assert at(source_bytes / 10, current=800, by_work=900) == 900
     assert at(source_bytes) == 100 and at(2 * source_bytes, current=800) == 100
     assert at(0.0, current=300) == 600 and resized_batch(100, 300, 10_000, source_bytes, 0, 0) == 600
+
+
+@pytest.mark.parametrize("sources,batches", [(5, 5), (5, 3), (7, 4), (3, 1), (325_557, 324), (1_000_000, 884)])
+def test_the_dealer_deals_every_slot_once_in_the_planned_batches(sources, batches):
+    """Slot ranges that tile [0, SLOTS) without gap or overlap, as many as planned (the width is
+    rounded up, so no sliver of a batch is left over), about sources / batches sources each."""
+    dealer = Dealer(sources, sources / batches, float(sources), in_flight=64, source_bytes=1.0)
+    assert dealer.batches == batches
+    ranges = []
+    while not dealer.done:
+        ranges.append(dealer.deal())
+    assert len(ranges) == batches and ranges[0][0] == 0 and ranges[-1][1] == SLOTS
+    assert all(hi == lo for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False))
+    assert math.isclose(sum(dealer.history), sources)

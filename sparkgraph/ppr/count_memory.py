@@ -34,10 +34,12 @@ holding one of 56 buckets, beside two 7 GB executors.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 COUNT_ENTRY_BYTES = 40  # a count entry: source, target, visits, ends, flow (int64 each)
 # a merge task's counts, as Arrow; its Python worker holds about four times that while it merges
 MERGE_BUCKET_BYTES = 256 * 1024**2
+SLOTS = 1 << 30  # a source's slot: its id's hash modulo this; a batch takes a range of slots
 
 
 def entries_per_source(walks: int, restart_prob: float, estimator: str) -> float:
@@ -114,3 +116,63 @@ def resized_batch(planned: float, current: float, by_work: float, source_bytes: 
     per_source = held_bytes / sources_in_window if sources_in_window else 0.0
     allowed = planned * source_bytes / per_source if per_source > 0 else math.inf
     return max(planned, min(allowed, 2 * current, by_work))
+
+
+@dataclass
+class Dealer:
+    """Deals the sources into batches, one a round: a batch takes the sources whose slot (the id's
+    hash modulo :data:`SLOTS`) falls in the next range of ``width`` slots. The width starts at the
+    plan's (:func:`count_batches`) and is resized at each merge from what it measured held
+    (:func:`resized_batch`). Which batch a source walks in changes no estimate (its stream is its
+    own); :mod:`sparkgraph.ppr.distributed` filters the batch's sources by their slot.
+
+    Example:
+        >>> dealer = Dealer(sources=1000, planned=250, by_work=1000, in_flight=64, source_bytes=266_680)
+        >>> dealer.batches, dealer.deal(), dealer.batches
+        (4, (0, 268435456), 4)
+        >>> dealer.resize(held_bytes=0)  # nothing held: the batches still to deal grow twofold
+        >>> dealer.per_batch, dealer.batches
+        (500, 3)
+    """
+
+    sources: int
+    planned: float  # sources per batch: the plan's (the estimate of the counts held, and the work)
+    by_work: float  # sources per batch the walks per batch allow
+    in_flight: int  # rounds a source may hold counts (the estimate's window)
+    source_bytes: float  # the counts one source may hold, by the estimate
+    per_batch: float = 0.0  # sources per batch now (the plan's to start with)
+    dealt: int = 0  # slots dealt so far
+    history: list[float] = field(default_factory=list)  # sources dealt per round, about
+
+    def __post_init__(self):
+        self.per_batch = self.per_batch or self.planned
+
+    @property
+    def done(self) -> bool:
+        return self.dealt >= SLOTS
+
+    @property
+    def width(self) -> int:
+        """Slots per batch now (rounded up: ``sources / b`` per batch makes ``b`` batches)."""
+        if self.sources <= 0 or self.per_batch <= 0:
+            return SLOTS
+        return max(1, math.ceil(self.per_batch * SLOTS / self.sources))
+
+    @property
+    def batches(self) -> int:
+        """Batches dealt so far and, at the present size, still to deal."""
+        return len(self.history) + math.ceil((SLOTS - self.dealt) / self.width)
+
+    def deal(self) -> tuple[int, int]:
+        """The next batch's slot range ``[lo, hi)``."""
+        lo = self.dealt
+        self.dealt = min(SLOTS, lo + self.width)
+        self.history.append((self.dealt - lo) / SLOTS * self.sources)
+        return lo, self.dealt
+
+    def resize(self, held_bytes: float) -> None:
+        """Resize the batches still to deal from what a merge measured held: the counts, and the
+        flow still pushing or parked, which the plan's estimate leaves out."""
+        window = sum(self.history[-self.in_flight:])
+        self.per_batch = resized_batch(self.planned, self.per_batch, self.by_work, self.source_bytes, held_bytes,
+                                       window)

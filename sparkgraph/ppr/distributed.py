@@ -28,7 +28,7 @@ For graphs whose adjacency does not fit one task. The design:
    step's numpy temporaries. Over several shards the counts held until a source's walks end ask
    for more batches when they would outgrow ``counts_max_bytes`` per task, and for merge buckets
    small enough for a task (:mod:`sparkgraph.ppr.count_memory`); that estimate is the plan, and
-   each merge resizes the batches still to deal from the counts it measured held (:class:`Dealer`).
+   each merge resizes the batches still to deal from the counts it measured held (:class:`~sparkgraph.ppr.count_memory.Dealer`).
 4. **Counts, merged rarely.** Each task counts its visits and ends per (source, target) as whole
    numbers and emits them bucketed by source; every :data:`MERGE_EVERY` rounds the counts are
    merged per bucket. Each task also counts its walkers that stopped, per source: a source whose
@@ -78,7 +78,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -91,10 +91,11 @@ from sparkgraph import progress
 from sparkgraph.graph import Graph, union_all
 from sparkgraph.ppr.count_memory import (
     COUNT_ENTRY_BYTES,
+    SLOTS,
+    Dealer,
     count_batches,
     count_buckets,
     entries_per_source,
-    resized_batch,
     rounds_in_flight,
 )
 from sparkgraph.ppr.params import PPRParams
@@ -410,7 +411,7 @@ class ShardPush:
         it does not: flow that crosses shards is held between rounds and costs a round a step. All
         325,557 sources of cnr-2000 over eight shards at the work's batch size ran this 24 GB
         machine out of memory twice (the JVM killed by the system); with the batches sized by the
-        counts and flow the merges measure (:class:`Dealer`), ``push_rounds=8`` completes in
+        counts and flow the merges measure (:class:`~sparkgraph.ppr.count_memory.Dealer`), ``push_rounds=8`` completes in
         747.2 s at broadcast's accuracy (precision@10 0.982, L1 0.070; its merges held up to 213M
         entries, 8.5 GB), where no push takes 421.9 s at 0.9635 and 0.112: more accuracy per ω
         for 1.77x the time. Whether it also wins at matched accuracy (no push needing a larger
@@ -553,60 +554,6 @@ def _shard_graph(shard_rows: pa.Table, lo: int, hi: int) -> tuple[WalkGraph, dic
     graph = walk_graph(np.r_[0, np.cumsum(counts)], np.concatenate(cols, dtype=np.int64) if cols
                        else np.empty(0, np.int64), weights, push=False)
     return graph, held
-
-
-SLOTS = 1 << 30  # a source's slot: its id's hash modulo this; a batch takes a range of slots
-
-
-@dataclass
-class Dealer:
-    """Deals the sources into batches, one a round: a batch takes the sources whose slot (the id's
-    hash modulo :data:`SLOTS`) falls in the next range of ``width`` slots. The width starts at the
-    plan's (:mod:`sparkgraph.ppr.count_memory`) and is resized at each merge from the counts it
-    measured held (:func:`~sparkgraph.ppr.count_memory.resized_batch`). Which batch a source walks
-    in changes no estimate (its stream is its own)."""
-
-    sources: int
-    planned: float  # sources per batch: the plan's (the estimate of the counts held, and the work)
-    by_work: float  # sources per batch the walks per batch allow
-    in_flight: int  # rounds a source may hold counts (the estimate's window)
-    source_bytes: float  # the counts one source may hold, by the estimate
-    per_batch: float = 0.0  # sources per batch now (the plan's to start with)
-    dealt: int = 0  # slots dealt so far
-    history: list[float] = field(default_factory=list)  # sources dealt per round, about
-
-    def __post_init__(self):
-        self.per_batch = self.per_batch or self.planned
-
-    @property
-    def done(self) -> bool:
-        return self.dealt >= SLOTS
-
-    @property
-    def width(self) -> int:
-        """Slots per batch now (rounded up: ``sources / b`` per batch makes ``b`` batches)."""
-        if self.sources <= 0 or self.per_batch <= 0:
-            return SLOTS
-        return max(1, math.ceil(self.per_batch * SLOTS / self.sources))
-
-    @property
-    def batches(self) -> int:
-        """Batches dealt so far and, at the present size, still to deal."""
-        return len(self.history) + math.ceil((SLOTS - self.dealt) / self.width)
-
-    def deal(self) -> tuple[int, int]:
-        """The next batch's slot range ``[lo, hi)``."""
-        lo = self.dealt
-        self.dealt = min(SLOTS, lo + self.width)
-        self.history.append((self.dealt - lo) / SLOTS * self.sources)
-        return lo, self.dealt
-
-    def resize(self, held_bytes: float) -> None:
-        """Resize the batches still to deal from what a merge measured held: the counts, and the
-        flow still pushing or parked, which the plan's estimate leaves out."""
-        window = sum(self.history[-self.in_flight:])
-        self.per_batch = resized_batch(self.planned, self.per_batch, self.by_work, self.source_bytes, held_bytes,
-                                       window)
 
 
 def _nothing_left(carried: DataFrame, outputs: list[DataFrame], next_round: int) -> bool:
