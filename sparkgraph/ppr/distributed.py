@@ -416,8 +416,10 @@ class ShardPush:
         entries, 8.5 GB), where no push takes 421.9 s at 0.9635 and 0.112: more accuracy per ω
         for 1.77x the time. At matched accuracy it wins there: on 20,000 of those sources, 127.5 s
         at 0.982 and 0.070, where no push needs ω = 8000 for 0.9795 and 0.071, in 170.1 s
-        (ω = 4000: 0.976 in 86.6 s). That is a web graph with strong locality; until a social
-        graph says the same, auto keeps the walks plain over several shards.
+        (ω = 4000: 0.976 in 86.6 s). On a planted-partition social graph (100k vertices, 10,000
+        sources over 4 shards) too: 166.3 s at 0.7585 (broadcast's), where no push gets 0.5475 at
+        ω = 1000 (58.8 s) and 0.5855 at ω = 4000 (115.1 s). Auto stays off over several shards
+        until the memory of such a push is measured at scale (the 1M-vertex graph).
         """
         rounds = params.push_rounds if params.push_rounds is not None else (SPARSE_PUSH_ROUNDS if shards == 1 else 0)
         if dangling not in FINISHING_POLICIES or not rounds:
@@ -619,12 +621,16 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, dealer: Deale
             log.info("distributed ppr: %d rounds (%.1fs)", rounds, time.perf_counter() - started)
             return pieces
         if len(pieces) == MERGE_EVERY:
-            # the counts held, and the flow still pushing or parked (not in the plan's estimate)
-            flow = [o.filter(F.col("kind").isin(FLOW, PARKED)).select("source") for o in outputs] if push_rounds else []
-            held = (union_all([frame.select("source") for frame in merged + pieces] + flow)
-                    .agg(F.sum(F.size("source")).alias("entries")).first()["entries"] or 0)
-            if not dealer.done:
-                dealer.resize(held * COUNT_ENTRY_BYTES)
+            measured = "not measured (the batches cannot grow)"
+            if not dealer.done and dealer.by_work > dealer.planned:
+                # the counts held, and the flow still pushing or parked (not in the plan's estimate)
+                job_description(spark, f"sparkgraph ppr: counts held after round {rounds}")
+                flow = [o.filter(F.col("kind").isin(FLOW, PARKED)).select("source") for o in outputs] \
+                    if push_rounds else []
+                entries = (union_all([frame.select("source") for frame in merged + pieces] + flow)
+                           .agg(F.sum(F.size("source")).alias("entries")).first()["entries"] or 0)
+                dealer.resize(entries * COUNT_ENTRY_BYTES)
+                measured = f"{entries} entries held"
             compacted, final = merge_of(merged + pieces)
             finals.append(final)
             keep = outputs[-(window + 1):] if push_rounds else outputs[-1:]  # (with push: the carried frame too)
@@ -633,8 +639,8 @@ def _walk_rounds(shards: DataFrame, spawn_rows, walk_of, merge_of, dealer: Deale
             outputs[:] = keep
             merged[:] = [compacted]
             pieces = []
-            log.info("distributed ppr: %d rounds, counts merged (%d entries held), %d scores of finished sources "
-                     "final, %d batches (%.0f sources each from now on) (%.1fs)", rounds, held, final.count(),
+            log.info("distributed ppr: %d rounds, counts merged (%s), %d scores of finished sources "
+                     "final, %d batches (%.0f sources each from now on) (%.1fs)", rounds, measured, final.count(),
                      dealer.batches, dealer.per_batch, time.perf_counter() - started)
         if rounds > last_round:
             raise RuntimeError("distributed ppr: walkers outlived max_steps; this is a bug")
