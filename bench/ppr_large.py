@@ -1,6 +1,7 @@
 """Benchmark: PPR on a generated graph of 1M vertices and ~20M arcs, executors in their own JVMs.
 
-A planted-partition graph (communities of 1,000, mixing 0.2, mean degree 20; :func:`bench.ppr_push.generated`)
+A planted-partition graph (communities of 1,000, mixing 0.2, mean degree 20; :func:`bench.ppr_push.generated`;
+``--kind dcsbm``: Chung–Lu degrees inside the same communities)
 written as Parquet, then on ``local-cluster[2,1,6144]`` (two executors of one core and 6 GiB, so no
 shared driver heap): ``fully_ppr`` for all sources at defaults (auto: broadcast at this size) and for
 a sample of sources with the distributed strategy forced, each written as Parquet, with the peak
@@ -12,6 +13,7 @@ no exact reference at this size, so no accuracy: ``bench/ppr.py`` measures accur
     python bench/ppr_large.py --all 0 --sample 10000     # the distributed sample only (about 4 minutes)
     python bench/ppr_large.py --all 0 --sample 100000    # a sample whose counts ask for more batches
     python bench/ppr_large.py --all 0 --count-top 1000   # and the same sample with PPRParams.count_top
+    python bench/ppr_large.py --all 0 --sample 100000 --push-rounds 8   # the sample pushing over the shards
     python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1   # all sources, distributed forced
     python bench/ppr_large.py --all 0 --sample 0 --all-distributed 1 --shard-max-mib 256   # ... as one shard
 
@@ -121,13 +123,19 @@ def main() -> None:
                         help="PPRParams.shard_max_bytes of the --all-distributed run, in MiB (0: the default)")
     parser.add_argument("--count-top", type=int, default=0,
                         help="also run the sample (--sample) with this PPRParams.count_top (0 skips)")
+    parser.add_argument("--push-rounds", type=int, default=-1,
+                        help="PPRParams.push_rounds of the distributed runs (-1: auto, which over several shards "
+                             "walks without push)")
+    parser.add_argument("--kind", default="planted", choices=["planted", "dcsbm"],
+                        help="the generated graph (bench.ppr_push.generated): planted partition, or Chung-Lu degrees "
+                             "inside the same communities")
     parser.add_argument("--master", default="local-cluster[2,1,6144]")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ppr_large.json"))
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="sparkgraph-bench-large-") as folder:
         started = time.perf_counter()
-        local = generated("planted", args.vertices, args.degree)
+        local = generated(args.kind, args.vertices, args.degree)
         coo = local.adjacency.tocoo()
         path = os.path.join(folder, "edges.parquet")
         pq.write_table(pa.table({"src": local.names[coo.row], "dst": local.names[coo.col]}), path)
@@ -138,20 +146,23 @@ def main() -> None:
                                                  "spark.executorEnv.PYSPARK_PYTHON": sys.executable}))
         started = time.perf_counter()
         graph = Graph.from_edges(spark.read.parquet(path), directed=False)
-        base = {"graph": f"planted {args.vertices:,} vertices, {graph.num_arcs:,} arcs", "master": args.master,
+        base = {"graph": f"{args.kind} {args.vertices:,} vertices, {graph.num_arcs:,} arcs", "master": args.master,
                 "generate_s": round(generate_s, 1), "build_s": round(time.perf_counter() - started, 1)}
         if args.all:
             rows.append({**base, **run(graph, PPRParams(seed=1), None, os.path.join(folder, "all"),
                                        "all sources, defaults (auto)")})
+        push = {"push_rounds": args.push_rounds} if args.push_rounds >= 0 else {}
+        pushed = f", push_rounds={args.push_rounds}" if push else ""
         if args.all_distributed:
             budget = {"shard_max_bytes": args.shard_max_mib * 2**20} if args.shard_max_mib else {}
             label = "all sources, distributed forced" + (f", shard_max_bytes={args.shard_max_mib} MiB" if budget else "")
-            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1, **budget), None,
-                                       os.path.join(folder, "all_distributed"), label)})
+            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1, **budget, **push), None,
+                                       os.path.join(folder, "all_distributed"), label + pushed)})
         if args.sample:
             chosen = np.random.default_rng(1).choice(graph.n, args.sample, replace=False)
-            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1), [int(s) for s in chosen],
-                                       os.path.join(folder, "sample"), "sample, distributed forced")})
+            rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1, **push),
+                                       [int(s) for s in chosen], os.path.join(folder, "sample"),
+                                       "sample, distributed forced" + pushed)})
             if args.count_top:
                 rows.append({**base, **run(graph, PPRParams(strategy="distributed", seed=1, count_top=args.count_top),
                                            [int(s) for s in chosen], os.path.join(folder, "sample_cut"),

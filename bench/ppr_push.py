@@ -43,7 +43,7 @@ from sparkgraph.local.graph import LocalGraph  # noqa: E402
 from sparkgraph.local.ppr import exact_ppr  # noqa: E402
 from sparkgraph.ppr import PPRParams  # noqa: E402
 from sparkgraph.udfs import push  # noqa: E402
-from sparkgraph.udfs.generators import chung_lu_slice, planted_partition_slice  # noqa: E402
+from sparkgraph.udfs.generators import chung_lu_slice, degree_corrected_slice, planted_partition_slice  # noqa: E402
 from sparkgraph.udfs.walks import walk_graph, walk_scores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +52,16 @@ log = logging.getLogger("bench.ppr_push")
 
 
 def generated(kind: str, n: int, degree: int) -> LocalGraph:
-    """A planted-partition (communities of 1,000, mixing 0.2) or Chung–Lu (exponent 2.5) graph, seed 1."""
+    """A generated social graph, seed 1: ``planted`` partition (communities of 1,000, mixing 0.2), ``chunglu``
+    (exponent 2.5), or ``dcsbm``, Chung–Lu degrees (exponent 2.5) inside communities of 1,000 (mixing 0.2)."""
     slices = 8
     if kind == "planted":
         blocks = max(1, n // 1000)
         size = n // blocks
         p_in, p_out = 0.8 * degree / size, 0.2 * degree / (n - size)
         pieces = [planted_partition_slice(i, slices, n, blocks, p_in, p_out, 1) for i in range(slices)]
+    elif kind == "dcsbm":
+        pieces = [degree_corrected_slice(i, slices, n, max(1, n // 1000), 0.2, 2.5, degree, 1) for i in range(slices)]
     else:
         pieces = [chung_lu_slice(i, slices, n, 2.5, degree, 1) for i in range(slices)]
     src = np.concatenate([p[0] for p in pieces])

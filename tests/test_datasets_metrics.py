@@ -10,7 +10,14 @@ from pyspark.sql import functions as F
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, roc_auc_score
 
 from sparkgraph import metrics
-from sparkgraph.datasets import chung_lu, load_graph, load_labels, load_local, planted_partition
+from sparkgraph.datasets import (
+    chung_lu,
+    degree_corrected_partition,
+    load_graph,
+    load_labels,
+    load_local,
+    planted_partition,
+)
 from sparkgraph.errors import DatasetNotFoundError
 from sparkgraph.graph import Graph
 
@@ -53,6 +60,28 @@ def test_chung_lu_degrees_follow_expected_degrees(spark):
     assert abs(deg.mean() - mean) / mean < 0.1  # self-loops and repeats are dropped: slightly below
     assert np.corrcoef(deg, w)[0, 1] > 0.9
     assert deg[:10].mean() > 5 * mean  # a heavy tail at the low ids
+
+
+@pytest.mark.connect
+def test_degree_corrected_partition_has_hubs_inside_its_communities(spark):
+    from sparkgraph.udfs.generators import chung_lu_weights
+
+    n, blocks, mixing, mean = 6000, 6, 0.2, 10.0
+    edges, labels = degree_corrected_partition(spark, n, blocks, mixing, 2.5, mean, seed=2, slices=4)
+    pdf = edges.toPandas().sort_values(["src", "dst"], ignore_index=True)
+    again = degree_corrected_partition(spark, n, blocks, mixing, 2.5, mean, seed=2, slices=4)[0].toPandas()
+    assert pdf.equals(again.sort_values(["src", "dst"], ignore_index=True))  # same seed, same graph
+    assert (pdf["src"] < pdf["dst"]).all() and not pdf.duplicated().any()
+    lab = labels.toPandas().set_index("node")["label"].to_numpy()
+    # a draw leaves its community with probability mixing * (1 - 1/blocks): a binomial share over the
+    # draws, within 5 standard deviations (repeats collapse mostly inside communities: slack of 0.02)
+    cross = float(np.mean(lab[pdf["src"]] != lab[pdf["dst"]]))
+    expected = mixing * (1 - 1 / blocks)
+    assert abs(cross - expected) < 5 * np.sqrt(expected * (1 - expected) / len(pdf)) + 0.02, cross
+    deg = np.bincount(np.concatenate([pdf["src"], pdf["dst"]]), minlength=n)
+    assert np.corrcoef(deg, chung_lu_weights(n, 2.5, mean))[0, 1] > 0.9
+    for b in range(blocks):  # every community holds hubs: its largest degree is far above the mean
+        assert deg[b::blocks].max() > 5 * mean
 
 
 def test_ranking_metrics():

@@ -6,7 +6,7 @@ inside the package (read on the driver, so they work from a wheel or a zip on an
 the others are read from ``$SPARKGRAPH_DATA`` or, by default, ``../shared/data`` beside the
 repository.
 
-Generators (:func:`planted_partition`, :func:`chung_lu`) build each slice of the edges on the
+Generators (:func:`planted_partition`, :func:`chung_lu`, :func:`degree_corrected_partition`) build each slice of the edges on the
 executors, so a 10M-edge graph never passes through the driver.
 """
 
@@ -26,7 +26,13 @@ from pyspark.sql import DataFrame, SparkSession
 from sparkgraph.errors import DatasetNotFoundError, ParameterError
 from sparkgraph.graph import Graph, GraphOptions
 from sparkgraph.session import parallelism
-from sparkgraph.udfs.generators import blob_vectors, block_bounds, chung_lu_slice, planted_partition_slice
+from sparkgraph.udfs.generators import (
+    blob_vectors,
+    block_bounds,
+    chung_lu_slice,
+    degree_corrected_slice,
+    planted_partition_slice,
+)
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,44 @@ def chung_lu(spark: SparkSession, n: int, exponent: float = 2.5, mean_degree: fl
         raise ParameterError("need n >= 2 and mean_degree > 0")
     slices = slices or parallelism(spark)
     return _generate(spark, slices, chung_lu_slice, n, exponent, mean_degree, seed).distinct()
+
+
+def degree_corrected_partition(spark: SparkSession, n: int, blocks: int, mixing: float = 0.2,
+                               exponent: float = 2.5, mean_degree: float = 20.0, seed: int = 0,
+                               slices: int | None = None) -> tuple[DataFrame, DataFrame]:
+    """A seeded social graph: Chung–Lu power-law degrees inside planted communities.
+
+    The degree-corrected block model (Karrer and Newman, 2011) built like :func:`chung_lu`:
+    hubs and leaves in every community, a share ``mixing`` of the edge draws leaving it. Unlike
+    :func:`planted_partition` (every vertex of about the same degree, so a vertex's PageRank
+    neighbourhood is flat) its hubs stand out, as in a real social network.
+
+    Args:
+        n: Number of vertex slots (ids ``0..n-1``; slots that drew no edge are absent from the edges).
+        blocks: Number of communities; vertex ``i`` is in community ``i % blocks``.
+        mixing: Share of edge draws whose second endpoint is drawn from the whole graph.
+        exponent, mean_degree: As for :func:`chung_lu`.
+        seed, slices: As for :func:`planted_partition`.
+
+    Returns:
+        ``(edges, labels)`` as for :func:`planted_partition`.
+
+    Example:
+        >>> edges, labels = degree_corrected_partition(spark, 100_000, 100, mixing=0.2, seed=1)
+    """
+    if not 0 <= mixing <= 1:
+        raise ParameterError(f"mixing={mixing} is not a probability; use a value in [0, 1]")
+    if n < blocks or blocks < 1:
+        raise ParameterError(f"need 1 <= blocks <= n, got blocks={blocks}, n={n}")
+    if exponent <= 2:
+        raise ParameterError(f"exponent={exponent} must be > 2 for a finite mean degree")
+    if mean_degree <= 0:
+        raise ParameterError(f"mean_degree={mean_degree} must be > 0")
+    slices = slices or parallelism(spark)
+    edges = _generate(spark, slices, degree_corrected_slice, n, blocks, mixing, exponent, mean_degree,
+                      seed).distinct()
+    labels = spark.range(n, numPartitions=slices).selectExpr("id AS node", f"id % {int(blocks)} AS label")
+    return edges, labels
 
 
 def gaussian_blobs(spark: SparkSession, n: int, dimension: int, centers: int, spread: float = 1.0, seed: int = 0,

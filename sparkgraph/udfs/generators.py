@@ -79,6 +79,41 @@ def chung_lu_slice(part: int, parts: int, n: int, exponent: float, mean_degree: 
     return key // n, key % n
 
 
+def degree_corrected_slice(part: int, parts: int, n: int, blocks: int, mixing: float, exponent: float,
+                           mean_degree: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """This slice's share of a degree-corrected planted partition's undirected edges ``u < v``.
+
+    Chung–Lu expected degrees (:func:`chung_lu_weights`) inside planted communities (Karrer and
+    Newman's degree-corrected block model, in the fast Chung–Lu construction): vertex ``i`` is in
+    community ``i % blocks``, so every community holds hubs and leaves alike. The graph has
+    Poisson(n·mean_degree/2) edge draws; each draws its first endpoint by expected degree over
+    all vertices and, with probability ``1 - mixing``, its second by expected degree inside the
+    first's community, otherwise over all vertices (a draw that lands in the same community stays).
+    Self-loops are dropped and repeated pairs collapsed within the slice (the caller removes
+    duplicates across slices).
+    """
+    rng = _slice_rng(seed, part)
+    w = chung_lu_weights(n, exponent, mean_degree)
+    cdf = np.cumsum(w)
+    cdf /= cdf[-1]
+    order = np.argsort(np.arange(n, dtype=np.int64) % blocks, kind="stable")  # vertices grouped by community
+    members = np.cumsum(w[order])
+    ends = members[np.flatnonzero(np.diff(np.append(order % blocks, blocks)))]  # running total at each end
+    starts = np.concatenate([[0.0], ends[:-1]])
+    draws = rng.poisson(n * mean_degree / 2.0 / parts)
+    a = np.minimum(np.searchsorted(cdf, rng.random(draws), side="right"), n - 1)
+    inside = rng.random(draws) >= mixing
+    block = a % blocks
+    at = starts[block] + rng.random(draws) * (ends[block] - starts[block])
+    b_inside = order[np.minimum(np.searchsorted(members, at, side="right"), n - 1)]
+    b_any = np.minimum(np.searchsorted(cdf, rng.random(draws), side="right"), n - 1)
+    b = np.where(inside, b_inside, b_any)
+    keep = a != b
+    lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+    key = np.unique(lo * np.int64(n) + hi)
+    return key // n, key % n
+
+
 def blob_vectors(ids: np.ndarray, dimension: int, centers: int, spread: float, seed: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs as a pure function of (seed, id): the blob of each id and its float32 vector.
