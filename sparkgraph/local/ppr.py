@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from sparkgraph.local.graph import LocalGraph
 from sparkgraph.ppr.params import PPRParams
+from sparkgraph.udfs.smoothing import smooth_candidates
 from sparkgraph.udfs.walks import top_k_per_group, walk_graph, walk_scores
 
 
@@ -79,7 +80,8 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
     broadcast strategy's for the same source, seed and parameters, to the last bit.
 
     Returns:
-        ``len(sources) x n`` sparse matrix of estimates (all targets, not only the top k).
+        ``len(sources) x n`` sparse matrix of estimates (all targets, not only the top k; with
+        ``params.smooth``, the ``smooth_candidates(top_k)`` re-estimated ones, as Spark's tasks keep).
 
     Example:
         >>> pi = monte_carlo_ppr(load_local("karate"), np.array([0, 33]), PPRParams(seed=1))
@@ -88,10 +90,11 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
     """
     a = graph.adjacency
     plan = params.push_plan(graph.n, graph.num_arcs)
-    walked = walk_graph(a.indptr, a.indices, a.data if graph.weighted else None, push=plan.rounds > 0)
+    walked = walk_graph(a.indptr, a.indices, a.data if graph.weighted else None, push=plan.rounds > 0,
+                        smooth=params.smooth)
     owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), walked, params.walks_per_source,
                                        params.restart_prob, params.estimator, params.dangling, params.max_steps,
-                                       params.seed, plan)
+                                       params.seed, plan, smooth=smooth_candidates(params.top_k) if params.smooth else None)
     return sp.csr_matrix((score, (owner, target)), shape=(len(sources), graph.n))
 
 

@@ -28,6 +28,7 @@ from sparkgraph.graph import Graph
 from sparkgraph.ppr.params import PPRParams
 from sparkgraph.session import job_description, parallelism
 from sparkgraph.shipping import map_with_matrices, ship_matrix
+from sparkgraph.udfs.smoothing import smooth_candidates
 from sparkgraph.udfs.walks import walk_graph, walk_scores
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,28 @@ log = logging.getLogger(__name__)
 SCORES_SCHEMA = "source long, target long, score double"
 
 
-def adjacency_bytes(graph: Graph, push: bool = False) -> int:
+def adjacency_bytes(graph: Graph, push: bool = False, smooth: bool = False) -> int:
     """Bytes one task of the broadcast strategy holds for the graph: the shipped CSR (indptr, 8-byte
     indices, 8-byte weights when weighted), each row's running sums as 16-byte complex keys when
     weighted (:func:`sparkgraph.udfs.walks.row_cumweights`), and with ``push`` the transition matrix
-    (8-byte values, 4-byte indices)."""
-    per_arc = 8 + (24 if graph.weighted else 0) + (12 if push else 0)
-    return graph.num_arcs * per_arc + (graph.n + 1) * (16 if push else 8)
+    (8-byte values, 4-byte indices), with ``smooth`` its in-arcs too."""
+    matrices = int(push or smooth) + int(smooth)
+    per_arc = 8 + (24 if graph.weighted else 0) + 12 * matrices
+    return graph.num_arcs * per_arc + (graph.n + 1) * (8 + 8 * matrices)
 
 
 def choose_strategy(graph: Graph, params: PPRParams) -> str:
     if params.strategy != "auto":
         return params.strategy
     push = params.push_plan(graph.n, graph.num_arcs).rounds > 0
-    return "broadcast" if adjacency_bytes(graph, push) <= params.broadcast_max_bytes else "distributed"
+    held = adjacency_bytes(graph, push, params.smooth)
+    if held <= params.broadcast_max_bytes:
+        return "broadcast"
+    if params.smooth:
+        raise ParameterError(f"smooth=True needs the whole graph in each task, {held:,} bytes here, over "
+                             f"broadcast_max_bytes={params.broadcast_max_bytes:,}: raise broadcast_max_bytes if the "
+                             "executors hold it, or leave smooth false", key="smooth")
+    return "distributed"
 
 
 def describe_method(graph: Graph, params: PPRParams) -> str:
@@ -160,19 +169,21 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
     plan = params.push_plan(graph.n, graph.num_arcs, dangling)
     rounds = plan.rounds
+    smooth = smooth_candidates(params.top_k if top_k else None) if params.smooth else None
     if rounds:
         per_chunk = min(per_chunk, params.push_sources_per_batch)
     p = params
 
     def build(matrices):
         indptr, indices, weights = matrices["adjacency"]
-        return walk_graph(indptr, indices, weights, push=rounds > 0)
+        return walk_graph(indptr, indices, weights, push=rounds > 0, smooth=smooth is not None)
 
     def walk(ids_batch, walked):
         for lo in range(0, len(ids_batch), per_chunk):
             chunk = ids_batch[lo: lo + per_chunk]
             owner, target, score = walk_scores(chunk, walked, p.walks_per_source, p.restart_prob, p.estimator,
-                                               dangling, p.max_steps, p.seed, plan, p.top_k if top_k else None)
+                                               dangling, p.max_steps, p.seed, plan, p.top_k if top_k else None,
+                                               smooth)
             target = np.where(target == walked.n, -1, target)  # the jump share under "discard"
             yield pd.DataFrame({"source": chunk[owner], "target": target, "score": score})
 

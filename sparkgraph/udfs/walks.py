@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from sparkgraph.udfs import hubs
 from sparkgraph.udfs.hubs import block_cumsums
 from sparkgraph.udfs.push import PushPlan, dense_layout, in_batches, push_flow, transition_csr
+from sparkgraph.udfs.smoothing import in_transition, smoothed_all, smoothed_rows
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 
 WALKER_STREAMS, START_STREAMS = 1, 2  # stream salts: walkers' coins; the push walkers' start offsets
@@ -38,13 +39,15 @@ class WalkGraph:
     Attributes:
         indptr, indices: CSR arrays (int64), columns sorted within each row.
         cumweights: :func:`row_cumweights` of the arc weights; None when unweighted.
-        transition: :func:`transition_csr`, for push-then-walk; None when not built.
+        transition: :func:`transition_csr`, for push-then-walk and smoothing; None when not built.
+        in_arcs: :func:`~sparkgraph.udfs.smoothing.in_transition` of it, for smoothing; None when not built.
     """
 
     indptr: np.ndarray
     indices: np.ndarray
     cumweights: np.ndarray | None
     transition: sp.csr_matrix | None
+    in_arcs: sp.csr_matrix | None = None
 
     @property
     def n(self) -> int:
@@ -52,9 +55,9 @@ class WalkGraph:
 
 
 def walk_graph(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None = None,
-               push: bool = True) -> WalkGraph:
+               push: bool = True, smooth: bool = False) -> WalkGraph:
     """The :class:`WalkGraph` of a CSR adjacency (``weights`` None when unweighted; ``push``
-    builds the transition matrix push-then-walk needs).
+    builds the transition matrix push-then-walk needs, ``smooth`` that and its in-arcs).
 
     Example:
         >>> g = walk_graph(np.array([0, 2, 3, 3]), np.array([1, 2, 0]), np.array([1.0, 3.0, 1.0]))
@@ -64,8 +67,9 @@ def walk_graph(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | No
     indptr = np.asarray(indptr, dtype=np.int64)
     indices = np.asarray(indices, dtype=np.int64)
     weights = None if weights is None else np.asarray(weights, dtype=np.float64)
-    return WalkGraph(indptr, indices, row_cumweights(indptr, weights),
-                     transition_csr(indptr, indices, weights) if push else None)
+    transition = transition_csr(indptr, indices, weights) if push or smooth else None
+    return WalkGraph(indptr, indices, row_cumweights(indptr, weights), transition,
+                     in_transition(transition) if smooth else None)
 
 
 def row_cumweights(indptr: np.ndarray, weights: np.ndarray | None) -> np.ndarray | None:
@@ -180,7 +184,7 @@ def start_offsets(seed: int, sources: np.ndarray) -> np.ndarray:
 
 def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
                 estimator: str, dangling: str, max_steps: int, seed: int, push: int | PushPlan = 0,
-                top_k: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                top_k: int | None = None, smooth: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
 
     Args:
@@ -202,6 +206,9 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
             ``rounds`` rounds); a source that finishes in place walks none.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
+        smooth: None, or re-estimate each source's ``smooth`` highest entries (0: all) by one step
+            of the PPR equation (:func:`~sparkgraph.udfs.smoothing.smoothed_rows`; ``graph`` built
+            with ``smooth=True``), before ``top_k``: only those entries are returned.
 
     Returns:
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
@@ -216,12 +223,14 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         [0, 1]
     """
     plan = push if isinstance(push, PushPlan) else PushPlan(push)
+    if smooth is not None and graph.in_arcs is None:
+        raise ValueError("smoothing needs the graph's in-arcs: build it with walk_graph(..., smooth=True)")
     return in_batches(sources, graph.n, lambda batch: _walk_batch(
-        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, plan, top_k))
+        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, plan, top_k, smooth))
 
 
 def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float, estimator: str,
-                dangling: str, max_steps: int, seed: int, plan: PushPlan, top_k: int | None
+                dangling: str, max_steps: int, seed: int, plan: PushPlan, top_k: int | None, smooth: int | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`walk_scores` for a batch within the dense layout's size."""
     n = graph.n
@@ -267,7 +276,16 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         move = ~sink
         # the draw that did not stop the walker picks its arc: given u >= α, (u - α) / (1 - α) is uniform in [0, 1)
         pos[move] = next_hops(pos[move], (draw[move] - restart_prob) / (1 - restart_prob), graph)
-    return _tally(_joined(visited), _joined(ended), scale, restart_prob, n, kept, top_k)
+    if smooth is None:
+        return _tally(_joined(visited), _joined(ended), scale, restart_prob, n, kept, top_k)
+    scores = _tally(_joined(visited), _joined(ended), scale, restart_prob, n, kept, top_k=None, rows=False)
+    if smooth == 0:  # every entry: the whole rows' product
+        row, col, score = rows_top_k(smoothed_all(scores, sources, graph.transition, degree == 0, restart_prob,
+                                                  dangling), None)
+    else:
+        row, col, _ = rows_top_k(scores, smooth)
+        score = smoothed_rows(scores, row, col, sources, graph.in_arcs, degree == 0, restart_prob, dangling)
+    return (row, col, score) if top_k is None else top_k_per_group(row, col, score, top_k)
 
 
 def _joined(keys: list[np.ndarray]) -> np.ndarray:
@@ -281,10 +299,11 @@ def credit_scores(visits: np.ndarray, ends: np.ndarray, scale: np.ndarray | floa
 
 
 def _tally(visited: np.ndarray, ended: np.ndarray, scale: np.ndarray, restart_prob: float, n: int,
-           kept: np.ndarray | sp.csr_matrix | None, top_k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           kept: np.ndarray | sp.csr_matrix | None, top_k: int | None, rows: bool = True):
     """Count the visits and ends of each ``(source_index, target)`` key (``source_index * (n+1) +
     target``), turn the counts into scores (:func:`credit_scores`, each row at its ``scale``), then
-    add the push's ``kept``.
+    add the push's ``kept``. Returns ``(row, target, score)`` (:func:`rows_top_k`), or with ``rows``
+    False the scores of the ``n`` targets as a matrix (dense, or CSR with sorted indices).
 
     Counts are whole numbers, exact in any order, so a source's scores do not depend on the order
     its walkers come in, and are the same in both layouts: a dense ``groups x (n+1)`` array under
@@ -312,6 +331,12 @@ def _tally(visited: np.ndarray, ended: np.ndarray, scale: np.ndarray, restart_pr
         if kept is not None:
             acc = (acc + kept).tocsr()
         jump = acc[:, [n]].toarray().ravel()
+    if not rows:
+        scores = acc[:, :n]
+        if sp.issparse(scores):
+            scores = scores.tocsr()
+            scores.sort_indices()
+        return scores
     row, col, score = rows_top_k(acc[:, :n], top_k)
     jumped = np.flatnonzero(jump > 0)  # the pseudo-target n, only under discard
     return (np.concatenate([row, jumped]), np.concatenate([col, np.full(len(jumped), n)]),
