@@ -16,6 +16,12 @@ is what each side used.
 
     python bench/ppr.py                         # all graphs (about an hour on 2 cores)
     python bench/ppr.py --graphs cora --generated ""    # a quick run
+    python bench/ppr.py --graphs '' --generated dcsbm:100000:23 --walks 500 --all-walks 500 \
+        --all-sources dcsbm-100k-d23 --peer-sources 0 --graphx '' --index '' --distributed '' --distributed-all ''
+                                                # the 100k / 2M-arc social graph, all sources, with and without smooth
+
+The default sample rows and the all-sources runs are also made with ``PPRParams.smooth`` (``--smooth 0``
+skips them); ``--all-walks`` gives the ω values of the all-sources runs.
 
 Prints a table and writes bench/results/ppr.json after every graph; rows of earlier runs that this one
 does not repeat (same graph, method, sources and ω) are kept there, marked ``"measured": "earlier"``,
@@ -170,6 +176,8 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
 
     variants = [("sparkgraph broadcast visits push auto (default)", PPRParams(walks_per_source=w, top_k=100, seed=1))
                 for w in args.walks]
+    variants += [("sparkgraph broadcast visits push auto, smooth",
+                  PPRParams(walks_per_source=w, top_k=100, seed=1, smooth=True)) for w in args.walks if args.smooth]
     variants += [
         ("sparkgraph broadcast visits push0", PPRParams(top_k=100, push_rounds=0, seed=1)),
         ("sparkgraph broadcast endpoints push0", PPRParams(top_k=100, push_rounds=0, estimator="endpoints", seed=1)),
@@ -194,11 +202,12 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
                      "walk_positions_per_s": positions / seconds})
         log.info("%s %s ω=%d: %.1fs p@10=%.3f", name, label, params.walks_per_source, seconds, precision)
 
-    if name in args.all_sources:
-        params = PPRParams(top_k=100, seed=1)
+    runs_all = [(omega, smooth) for omega in args.all_walks for smooth in (False, True)[: 1 + args.smooth]]
+    for omega, smooth in runs_all if name in args.all_sources else []:
+        params = PPRParams(walks_per_source=omega, top_k=100, seed=1, smooth=smooth)
         path = os.path.join(out_dir, f"{name}_all")
 
-        def run_all():
+        def run_all(params=params, path=path):
             fully_ppr(graph, params).write.mode("overwrite").parquet(path)
             return spark.read.parquet(path)
 
@@ -207,15 +216,17 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
         check = written.filter(written.source.isin([s.item() for s in sample])).toPandas()
         precision, l1 = accuracy(check, local, sample, exact)
         positions = local.n * params.walks_per_source / ALPHA
-        ours = {**base, "method": "sparkgraph ALL sources top-100 (written)", "sources": local.n,
+        ours = {**base, "method": "sparkgraph ALL sources top-100 (written)" + (", smooth" if smooth else ""),
+                "sources": local.n,
                 "omega": params.walks_per_source, "cores": cores, "runs": runs, "seconds": seconds, "rows": total,
                 "precision@10": precision, "l1": l1, "walk_positions_per_s": positions / seconds,
                 "walk_positions_per_s_per_core": positions / seconds / cores,
                 "speedup_vs_scipy_all": t_exact * local.n / len(sample) / seconds}
         rows.append(ours)
         rows.append(matched_power_iteration(local, sample_ids, exact, ours, cores, args.peer_budget))
-        if name in args.distributed_all:
+        if name in args.distributed_all and (omega, smooth) == runs_all[0]:
             rows.append(all_sources_distributed(spark, graph, local, sample, exact, out_dir, base, seconds))
+    if name in args.all_sources:
         one_core = numpy_one_core(local, sample_ids[: max(1, len(sample_ids) // 2)], 1000)
         rows.append({**base, "method": "numpy walk loop, one core (physical reference)", "sources": len(sample_ids) // 2,
                      "omega": 1000, "walk_positions_per_s": one_core})
@@ -235,7 +246,7 @@ def matched_power_iteration(local, sample_ids, exact, ours: dict, cores: int, bu
     """All sources by power iteration stopped at the first iteration count at least as accurate as
     ``ours`` (precision@10 and L1 on the sampled sources), on ``cores`` processes; sets
     ``speedup_vs_matched_power_iteration`` in ``ours``."""
-    base = {key: ours[key] for key in ("graph", "n", "m")}
+    base = {key: ours[key] for key in ("graph", "n", "m", "omega")}  # omega: the run it is matched to
     curve = accuracy_by_iterations(local, sample_ids, exact, ALPHA, ours["precision@10"], ours["l1"])
     log.info("%s power iteration (t, p@10, L1): %s", base["graph"],
              [(t, round(p, 4), round(e, 4)) for t, p, e in curve])
@@ -246,8 +257,9 @@ def matched_power_iteration(local, sample_ids, exact, ours: dict, cores: int, bu
     seconds, ran = all_sources_seconds(local, iterations, ALPHA, cores, budget_s)
     ours["speedup_vs_matched_power_iteration"] = seconds / ours["seconds"]
     _, precision, l1 = curve[iterations - 1]
+    against = ", matched to the smooth run" if ours["method"].endswith("smooth") else ""
     return {**base, "method": f"scipy power iteration, matched accuracy ({iterations} iterations, float32, "
-                              f"{cores} processes)", "sources": ran, "cores": cores, "seconds": None,
+                              f"{cores} processes){against}", "sources": ran, "cores": cores, "seconds": None,
             "all_sources_seconds": seconds, "all_sources_note": "measured" if ran == local.n else "extrapolated",
             "precision@10": precision, "l1": l1}
 
@@ -335,7 +347,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", default="cora,cond-mat-1999,blogcatalog,cnr-2000")
     parser.add_argument("--generated", default="planted:100000:20,chunglu:100000:20",
-                        help="generated social graphs kind:n:mean_degree (planted partition or Chung-Lu; '' skips)")
+                        help="generated social graphs kind:n:mean_degree (planted partition, Chung-Lu, or dcsbm: "
+                             "Chung-Lu degrees inside planted communities; '' skips)")
     parser.add_argument("--walks", default="100,1000,10000", help="ω values for the default estimator")
     parser.add_argument("--sources", type=int, default=200, help="sampled sources checked against exact")
     parser.add_argument("--peer-sources", type=int, default=50, help="sources timed for igraph (at most; 0 skips igraph)")
@@ -345,6 +358,10 @@ def main() -> None:
                         help="seconds igraph, and matched power iteration for all sources, may take per graph")
     parser.add_argument("--all-sources", default="cora,cond-mat-1999,blogcatalog,cnr-2000,planted-100k-d20,"
                                                   "chunglu-100k-d20")
+    parser.add_argument("--all-walks", default="1000",
+                        help="ω values of the all-sources runs (the first also times --distributed-all)")
+    parser.add_argument("--smooth", type=int, default=1,
+                        help="1: the default sample rows and the all-sources runs also with PPRParams.smooth")
     parser.add_argument("--distributed", default="cora,cond-mat-1999,blogcatalog,cnr-2000,planted-100k-d20,chunglu-100k-d20",
                         help="graphs whose sampled sources also run the distributed strategy")
     parser.add_argument("--distributed-all", default="cnr-2000",
@@ -361,6 +378,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "ppr.json"))
     args = parser.parse_args()
     args.walks = [int(w) for w in args.walks.split(",")]
+    args.all_walks = [int(w) for w in args.all_walks.split(",")]
     for key in ("all_sources", "distributed", "distributed_all", "index", "graphx"):
         setattr(args, key, set(filter(None, getattr(args, key).split(","))))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
