@@ -14,7 +14,7 @@ Every graph starts with an untimed warm-up run (Spark's Python workers, the grap
 under a minute are timed 3 times and the median is reported (``runs`` says how many); ``cores``
 is what each side used.
 
-    python bench/ppr.py                         # all graphs (about an hour on 2 cores)
+    python bench/ppr.py                         # all graphs (about 90 minutes on 2 cores; --smooth 0: an hour)
     python bench/ppr.py --graphs cora --generated ""    # a quick run
     python bench/ppr.py --graphs '' --generated dcsbm:100000:23 --walks 500 --all-walks 500 \
         --all-sources dcsbm-100k-d23 --peer-sources 0 --graphx '' --index '' --distributed '' --distributed-all ''
@@ -242,6 +242,16 @@ def bench_graph(spark, name: str, local, graph, args, out_dir: str) -> list[dict
     return rows
 
 
+def row_key(row: dict) -> tuple:
+    """What makes a row the same measurement as an earlier one: graph, method, sources and ω; a
+    matched power iteration row is the one matched to its run, whatever iterations and sources it took."""
+    method = row["method"]
+    if "matched accuracy" in method:
+        return row["graph"], "matched power iteration" + (" smooth" if method.endswith("smooth run") else ""), \
+            row.get("omega")
+    return row["graph"], method, row.get("sources"), row.get("omega")
+
+
 def matched_power_iteration(local, sample_ids, exact, ours: dict, cores: int, budget_s: float) -> dict:
     """All sources by power iteration stopped at the first iteration count at least as accurate as
     ``ours`` (precision@10 and L1 on the sampled sources), on ``cores`` processes; sets
@@ -395,8 +405,7 @@ def main() -> None:
             name, local, graph = build()
             rows.extend({**row, "command": command} for row in bench_graph(spark, name, local, graph, args, out_dir))
             out.parent.mkdir(parents=True, exist_ok=True)
-            kept = merge_rows(earlier, rows, key=lambda row: (row["graph"], row["method"], row.get("sources"),
-                                                                 row.get("omega")))
+            kept = merge_rows(earlier, rows, key=row_key)
             out.write_text(json.dumps({"cores": os.cpu_count(), "spark": spark.version, "rows": kept},
                                       indent=2, default=float))
     print_table(rows)

@@ -279,6 +279,8 @@ API_CASES = [
     ("smooth as text", lambda s, g, t: PPRParams(smooth="yes"), ParameterError, "smooth='yes' is not true or false"),
     ("smooth with the distributed strategy", lambda s, g, t: PPRParams(smooth=True, strategy="distributed"),
      ParameterError, "smooth=True needs the whole graph in each task"),
+    ("smooth with every entry asked for", lambda s, g, t: fully_ppr(g, PPRParams(smooth=True), top_k=False),
+     ParameterError, "smooth=True re-estimates each source's top_k + 20 entries, but every entry was asked for"),
     ("smooth on a graph over the broadcast budget",
      lambda s, g, t: fully_ppr(g, PPRParams(smooth=True, broadcast_max_bytes=1000)), ParameterError,
      "over broadcast_max_bytes=1,000: raise broadcast_max_bytes if the executors hold it, or leave smooth false"),

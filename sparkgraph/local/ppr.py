@@ -80,8 +80,8 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
     broadcast strategy's for the same source, seed and parameters, to the last bit.
 
     Returns:
-        ``len(sources) x n`` sparse matrix of estimates (all targets, not only the top k; with
-        ``params.smooth``, the ``smooth_candidates(top_k)`` re-estimated ones, as Spark's tasks keep).
+        ``len(sources) x n`` sparse matrix of estimates: all targets, not only the top k; with
+        ``params.smooth`` the ``top_k + 20`` re-estimated ones, of which Spark's tasks keep the top k.
 
     Example:
         >>> pi = monte_carlo_ppr(load_local("karate"), np.array([0, 33]), PPRParams(seed=1))
@@ -94,7 +94,7 @@ def monte_carlo_ppr(graph: LocalGraph, sources: np.ndarray, params: PPRParams) -
                         smooth=params.smooth)
     owner, target, score = walk_scores(np.asarray(sources, dtype=np.int64), walked, params.walks_per_source,
                                        params.restart_prob, params.estimator, params.dangling, params.max_steps,
-                                       params.seed, plan, smooth=smooth_candidates(params.top_k) if params.smooth else None)
+                                       params.seed, plan, smooth_entries=smooth_candidates(params.top_k) if params.smooth else None)
     return sp.csr_matrix((score, (owner, target)), shape=(len(sources), graph.n))
 
 

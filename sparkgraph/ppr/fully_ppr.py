@@ -47,6 +47,9 @@ def adjacency_bytes(graph: Graph, push: bool = False, smooth: bool = False) -> i
 
 
 def choose_strategy(graph: Graph, params: PPRParams) -> str:
+    """``params.strategy``, or under auto broadcast when a task holds the graph within
+    ``broadcast_max_bytes`` (:func:`adjacency_bytes`), else distributed; smoothing, which needs
+    the whole graph in a task, raises :class:`ParameterError` there instead."""
     if params.strategy != "auto":
         return params.strategy
     push = params.push_plan(graph.n, graph.num_arcs).rounds > 0
@@ -69,7 +72,8 @@ def describe_method(graph: Graph, params: PPRParams) -> str:
     """
     strategy = choose_strategy(graph, params)
     if strategy == "broadcast":
-        return f"broadcast strategy, {params.push_plan(graph.n, graph.num_arcs).describe()}"
+        smoothed = ", then smoothed" if params.smooth else ""
+        return f"broadcast strategy, {params.push_plan(graph.n, graph.num_arcs).describe()}{smoothed}"
     from sparkgraph.ppr.distributed import ShardPush, memory_shards
 
     shards = memory_shards(graph, params.shard_max_bytes)
@@ -98,6 +102,8 @@ def fully_ppr(graph: Graph, params: PPRParams | None = None, sources=None, top_k
 
     Raises:
         UnknownVertexError: a source is not a vertex of the graph.
+        ParameterError: ``count_top`` or ``smooth`` with every entry asked for; ``smooth`` on a graph
+            over ``broadcast_max_bytes``.
 
     Example:
         >>> g = load_graph(spark, "karate")
@@ -111,14 +117,18 @@ def fully_ppr(graph: Graph, params: PPRParams | None = None, sources=None, top_k
         probability 1-p for the endpoint estimator, and Bernstein a tighter bound for small π.
     """
     params = params or PPRParams()
+    if not top_k and params.smooth:
+        raise ParameterError("smooth=True re-estimates each source's top_k + 20 entries, but every entry was "
+                             "asked for (top_k=False): leave smooth false", key="smooth")
     if not top_k and params.count_top is not None:
         raise ParameterError(f"count_top={params.count_top} trims the counts, but every entry was asked for "
                              "(top_k=False): leave count_top null", key="count_top")
     started = time.perf_counter()
     strategy = choose_strategy(graph, params)
     ids = source_ids(graph, sources)
-    log.info("fully_ppr: %s strategy, ω=%d, α=%.3f, estimator=%s, dangling=%s", strategy,
-             params.walks_per_source, params.restart_prob, params.estimator, params.dangling)
+    log.info("fully_ppr: %s strategy, ω=%d, α=%.3f, estimator=%s, dangling=%s%s", strategy,
+             params.walks_per_source, params.restart_prob, params.estimator, params.dangling,
+             ", smoothed" if params.smooth else "")
     known = graph.n if sources is None else (len(sources) if isinstance(sources, (list, tuple)) else None)
     scores = dense_scores(graph, ids, params, top_k, sources_count=known)
     result = graph.to_names(scores, "source", "target")
@@ -169,7 +179,7 @@ def _broadcast_scores(graph: Graph, ids: DataFrame, params: PPRParams, top_k: bo
     per_chunk = max(1, params.walks_per_batch // params.walks_per_source)
     plan = params.push_plan(graph.n, graph.num_arcs, dangling)
     rounds = plan.rounds
-    smooth = smooth_candidates(params.top_k if top_k else None) if params.smooth else None
+    smooth = smooth_candidates(params.top_k) if params.smooth else None
     if rounds:
         per_chunk = min(per_chunk, params.push_sources_per_batch)
     p = params

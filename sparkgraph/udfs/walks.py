@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from sparkgraph.udfs import hubs
 from sparkgraph.udfs.hubs import block_cumsums
 from sparkgraph.udfs.push import PushPlan, dense_layout, in_batches, push_flow, transition_csr
-from sparkgraph.udfs.smoothing import in_transition, smoothed_all, smoothed_rows
+from sparkgraph.udfs.smoothing import check_policy, in_transition, smoothed_all, smoothed_rows
 from sparkgraph.udfs.streams import stream_keys, substream_keys, unit_draws
 
 WALKER_STREAMS, START_STREAMS = 1, 2  # stream salts: walkers' coins; the push walkers' start offsets
@@ -184,7 +184,8 @@ def start_offsets(seed: int, sources: np.ndarray) -> np.ndarray:
 
 def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float,
                 estimator: str, dangling: str, max_steps: int, seed: int, push: int | PushPlan = 0,
-                top_k: int | None = None, smooth: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                top_k: int | None = None, smooth_entries: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Monte Carlo PPR estimates for a batch of sources.
 
     Args:
@@ -206,14 +207,15 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
             ``rounds`` rounds); a source that finishes in place walks none.
         top_k: Keep only each source's ``top_k`` highest targets (ties: smaller id first);
             the pseudo-target ``n`` is kept besides them. None keeps every estimated entry.
-        smooth: None, or re-estimate each source's ``smooth`` highest entries (0: all) by one step
-            of the PPR equation (:func:`~sparkgraph.udfs.smoothing.smoothed_rows`; ``graph`` built
-            with ``smooth=True``), before ``top_k``: only those entries are returned.
+        smooth_entries: None, or re-estimate each source's ``smooth_entries`` highest entries (0: the
+            whole rows) by one step of the PPR equation (:mod:`sparkgraph.udfs.smoothing`; ``graph``
+            built with ``smooth=True``; ``dangling`` source or stop), before ``top_k``: only those
+            entries are returned, the positive ones.
 
     Returns:
         ``(source_index, target, score)``: index into ``sources``, target id and estimated
         π(source, target); scores of one source sum to 1 (up to walks cut at ``max_steps``
-        under ``visits``, and before ``top_k``). Target ``n`` appears only under ``discard``.
+        under ``visits``, and before ``top_k`` or smoothing). Target ``n`` appears only under ``discard``.
         A source's rows are the same whatever other sources the batch holds.
 
     Example:
@@ -223,15 +225,18 @@ def walk_scores(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         [0, 1]
     """
     plan = push if isinstance(push, PushPlan) else PushPlan(push)
-    if smooth is not None and graph.in_arcs is None:
-        raise ValueError("smoothing needs the graph's in-arcs: build it with walk_graph(..., smooth=True)")
+    if smooth_entries is not None:
+        check_policy(dangling)
+        if graph.in_arcs is None:
+            raise ValueError("smoothing needs the graph's in-arcs: build it with walk_graph(..., smooth=True)")
     return in_batches(sources, graph.n, lambda batch: _walk_batch(
-        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, plan, top_k, smooth))
+        batch, graph, walks_per_source, restart_prob, estimator, dangling, max_steps, seed, plan, top_k,
+        smooth_entries))
 
 
 def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, restart_prob: float, estimator: str,
-                dangling: str, max_steps: int, seed: int, plan: PushPlan, top_k: int | None, smooth: int | None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                dangling: str, max_steps: int, seed: int, plan: PushPlan, top_k: int | None,
+                smooth_entries: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`walk_scores` for a batch within the dense layout's size."""
     n = graph.n
     stride = n + 1  # room for the pseudo-target n of discarded walks
@@ -276,15 +281,17 @@ def _walk_batch(sources: np.ndarray, graph: WalkGraph, walks_per_source: int, re
         move = ~sink
         # the draw that did not stop the walker picks its arc: given u >= α, (u - α) / (1 - α) is uniform in [0, 1)
         pos[move] = next_hops(pos[move], (draw[move] - restart_prob) / (1 - restart_prob), graph)
-    if smooth is None:
+    if smooth_entries is None:
         return _tally(_joined(visited), _joined(ended), scale, restart_prob, n, kept, top_k)
     scores = _tally(_joined(visited), _joined(ended), scale, restart_prob, n, kept, top_k=None, rows=False)
-    if smooth == 0:  # every entry: the whole rows' product
+    if smooth_entries == 0:  # every entry: the whole rows' product
         row, col, score = rows_top_k(smoothed_all(scores, sources, graph.transition, degree == 0, restart_prob,
                                                   dangling), None)
     else:
-        row, col, _ = rows_top_k(scores, smooth)
+        row, col, _ = rows_top_k(scores, smooth_entries)
         score = smoothed_rows(scores, row, col, sources, graph.in_arcs, degree == 0, restart_prob, dangling)
+        positive = score > 0  # (under endpoints an entry none of whose in-neighbours saw a walk end)
+        row, col, score = row[positive], col[positive], score[positive]
     return (row, col, score) if top_k is None else top_k_per_group(row, col, score, top_k)
 
 
@@ -299,7 +306,8 @@ def credit_scores(visits: np.ndarray, ends: np.ndarray, scale: np.ndarray | floa
 
 
 def _tally(visited: np.ndarray, ended: np.ndarray, scale: np.ndarray, restart_prob: float, n: int,
-           kept: np.ndarray | sp.csr_matrix | None, top_k: int | None, rows: bool = True):
+           kept: np.ndarray | sp.csr_matrix | None, top_k: int | None, rows: bool = True
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray | sp.csr_matrix:
     """Count the visits and ends of each ``(source_index, target)`` key (``source_index * (n+1) +
     target``), turn the counts into scores (:func:`credit_scores`, each row at its ``scale``), then
     add the push's ``kept``. Returns ``(row, target, score)`` (:func:`rows_top_k`), or with ``rows``
