@@ -23,7 +23,7 @@ from sparkgraph.cluster import KMedoidsParams, kmedoids
 from sparkgraph.community import CommunityParams, LSHParams, MinHashParams
 from sparkgraph.community.index import CommunityIndex, build_community_index
 from sparkgraph.community.params import CommunityIndexParams
-from sparkgraph.datasets import load_graph
+from sparkgraph.datasets import degree_corrected_partition, load_graph
 from sparkgraph.embed import FastRPParams, fastrp, nearest
 from sparkgraph.embed.params import PartitionedParams
 from sparkgraph.errors import (
@@ -276,6 +276,14 @@ API_CASES = [
     ("seed beyond 64 bits", lambda s, g, t: PPRParams(seed=2**63), ParameterError,
      "seed=9223372036854775808 must be at most 9223372036854775807"),
     ("count_top zero", lambda s, g, t: PPRParams(count_top=0), ParameterError, "count_top=0 must be at least 1"),
+    ("generator mixing over 1", lambda s, g, t: degree_corrected_partition(s, 100, 4, mixing=1.5), ParameterError,
+     "mixing=1.5 is not a probability; use a value in [0, 1]"),
+    ("generator exponent of 2", lambda s, g, t: degree_corrected_partition(s, 100, 4, exponent=2.0), ParameterError,
+     "exponent=2.0 must be > 2 for a finite mean degree"),
+    ("generator with more blocks than vertices", lambda s, g, t: degree_corrected_partition(s, 10, 20),
+     ParameterError, "need 1 <= blocks <= n, got blocks=20, n=10"),
+    ("generator mean degree zero", lambda s, g, t: degree_corrected_partition(s, 100, 4, mean_degree=0),
+     ParameterError, "mean_degree=0 must be > 0"),
     ("smooth as text", lambda s, g, t: PPRParams(smooth="yes"), ParameterError, "smooth='yes' is not true or false"),
     ("smooth with the distributed strategy", lambda s, g, t: PPRParams(smooth=True, strategy="distributed"),
      ParameterError, "smooth=True needs the whole graph in each task"),
